@@ -1,0 +1,35 @@
+import ArgumentParser
+import Logging
+
+@main
+struct Callhook: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "callhook",
+        abstract: "Connects office telephony (Asterisk/FreePBX, Mango Office) to CRMs, customisable with Lua hooks.",
+        discussion: """
+            Start with `callhook hooks run --all`: it runs every hook point of a sample call through the scripts in
+            ./hooks and prints what each returned.
+            """,
+        subcommands: [HooksCommand.self, BenchCommand.self]
+    )
+}
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The configuration file (YAML). Default: ./callhook.yaml when it exists.")
+    var config: String?
+
+    @Option(name: .long, help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .warning
+
+    func bootstrapLogging() {
+        let level = self.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
