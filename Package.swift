@@ -20,6 +20,12 @@ let package = Package(
             pkgConfig: "lua5.4",
             providers: [.apt(["liblua5.4-dev"]), .brew(["lua"])]
         ),
+        // libcurl from the system (Debian: libcurl4-openssl-dev), for outbound HTTP.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        ),
         // Every Lua call that can raise lives here, behind lua_pcall: no Lua error unwinds a Swift frame.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "JSON"),
@@ -45,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "callhook",
             dependencies: [
-                "Config", "Hooks", "LuaHost", "JSON",
+                "Config", "Hooks", "LuaHost", "JSON", "CCurl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

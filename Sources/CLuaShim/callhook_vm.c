@@ -27,6 +27,8 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+const char *callhook_lua_release(void) { return LUA_RELEASE; }
+
 callhook_vm *callhook_vm_from(lua_State *L) { return *(callhook_vm **)lua_getextraspace(L); }
 
 // ---------------------------------------------------------------------------------------------------------

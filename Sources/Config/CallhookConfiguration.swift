@@ -43,7 +43,9 @@ public struct CallhookConfiguration: Sendable {
         }
     }
 
-    public static func parse(yaml: String, baseDirectory: String = ".") throws(ConfigurationError) -> CallhookConfiguration {
+    public static func parse(yaml: String, baseDirectory: String = ".") throws(ConfigurationError)
+        -> CallhookConfiguration
+    {
         let root = try YAMLJSON.parse(yaml)
         return try Self.init(json: root, baseDirectory: baseDirectory)
     }
@@ -88,7 +90,7 @@ public struct CallhookConfiguration: Sendable {
 
 /// Reads one mapping of the configuration with clear errors.
 struct Section {
-    var members: [String: JSONValue]
+    var members: JSONObject
     var path: String
     var isMapping: Bool
 

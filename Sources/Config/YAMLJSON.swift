@@ -24,7 +24,7 @@ enum YAMLJSON {
             for (i, item) in sequence.enumerated() { items.append(try self.value(item, path: "\(path)[\(i)]")) }
             return .array(items)
         case .mapping(let mapping):
-            var members: [String: JSONValue] = [:]
+            var members = JSONObject()
             for (key, value) in mapping {
                 guard case .scalar(let k) = key else {
                     throw ConfigurationError(path: path, message: "mapping keys must be plain text")

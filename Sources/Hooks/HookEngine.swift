@@ -6,9 +6,9 @@ import Metrics
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs hook points: the integrator's script when there is one, Callhook's built-in default otherwise, and the
@@ -56,7 +56,7 @@ public final class HookEngine: Sendable {
             return HookResult(hook: hook, output: self.defaults.output(for: hook, params: params), source: .builtin)
         }
         let started = Self.nowNanoseconds()
-        let input = JSONValue.object(["params": params]).serialized(options: [])
+        let input = Self.input(params: params)
         let runner = self.runners[self.nextRunner.add(1, ordering: .relaxed).oldValue % self.runners.count]
         let outcome = await runner.run(script, input: input, callID: callID)
         self.metrics.took(hook, nanoseconds: Self.nowNanoseconds() - started)
@@ -96,6 +96,16 @@ public final class HookEngine: Sendable {
         var total = 0
         for runner in self.runners { total += await runner.memoryInUse() }
         return total
+    }
+
+    /// The JSON text a script receives: `{"params": …}`.
+    public static func input(params: JSONValue) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        bytes.append(contentsOf: #"{"params":"#.utf8)
+        params.write(into: &bytes)
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
     }
 
     static func nowNanoseconds() -> Int64 {

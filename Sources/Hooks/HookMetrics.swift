@@ -21,7 +21,8 @@ struct HookMetrics: Sendable {
         for hook in HookPoint.allCases {
             for outcome in Outcome.allCases {
                 runs[hook.index * 8 + outcome.index] = Counter(
-                    label: "callhook_hook_runs_total", dimensions: [("hook", hook.name), ("outcome", outcome.rawValue)],
+                    label: "callhook_hook_runs_total",
+                    dimensions: [("hook", hook.name), ("outcome", outcome.rawValue)],
                     factory: factory)
             }
             for reason in HookFailure.Reason.all {

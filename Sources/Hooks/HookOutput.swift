@@ -15,7 +15,7 @@ public struct HookOutput: Sendable, Equatable {
 
     /// The documented JSON form, as a script returns it.
     public var json: JSONValue {
-        var object: [String: JSONValue] = ["data": self.data, "state": "success"]
+        var object: JSONObject = ["data": self.data, "state": "success"]
         if let action { object["action"] = .string(action.rawValue) }
         if let filter { object["filter"] = filter }
         return .object(object)
@@ -49,7 +49,8 @@ extension HookOutput {
             guard hook.allowedActions.contains(parsed) else {
                 let valid = hook.allowedActions.map(\.rawValue).sorted().joined(separator: ", ")
                 throw HookOutputError(
-                    message: "action \"\(name)\" is not valid for \(hook.name) (valid: \(valid.isEmpty ? "none" : valid))")
+                    message:
+                        "action \"\(name)\" is not valid for \(hook.name) (valid: \(valid.isEmpty ? "none" : valid))")
             }
             action = parsed
         }
@@ -62,7 +63,8 @@ extension HookOutput {
                 throw HookOutputError(message: "`filter` must be a table {lead = ..., contact = ..., company = ...}")
             }
             for key in members.keys where !["lead", "contact", "company"].contains(key) {
-                throw HookOutputError(message: "`filter` has an unknown entity type \"\(key)\" (lead, contact, company)")
+                throw HookOutputError(
+                    message: "`filter` has an unknown entity type \"\(key)\" (lead, contact, company)")
             }
             filter = raw
         }
@@ -75,11 +77,14 @@ extension HookOutput {
         case .processPhoneNumber:
             switch data["phone"] {
             case .string?, .integer?: return
-            default: throw HookOutputError(message: "data.phone must be a string, got \(data["phone"]?.typeName ?? "nothing")")
+            default:
+                throw HookOutputError(
+                    message: "data.phone must be a string, got \(data["phone"]?.typeName ?? "nothing")")
             }
         case .needRegistration:
             guard data["result"]?.boolValue != nil else {
-                throw HookOutputError(message: "data.result must be true or false, got \(data["result"]?.typeName ?? "nothing")")
+                throw HookOutputError(
+                    message: "data.result must be true or false, got \(data["result"]?.typeName ?? "nothing")")
             }
         default:
             if data.isEmpty { return }

@@ -64,7 +64,8 @@ extension HookPoint {
         case .processRecordFilePath:
             return [
                 "call_id": "1764058502.1042", "from": "+79161234567", "to": "101",
-                "path": "/var/spool/asterisk/monitor/2026/11/24/in-74951234567-79161234567-20261124-101502-1764058502.1042.wav",
+                "path":
+                    "/var/spool/asterisk/monitor/2026/11/24/in-74951234567-79161234567-20261124-101502-1764058502.1042.wav",
             ]
         case .processTaskCreationParams:
             return [

@@ -53,7 +53,8 @@ public actor HookScriptCatalog {
                 if self.fingerprints.removeValue(forKey: hook) != nil || self.statuses[hook] != nil {
                     self.statuses[hook] = nil
                     self.board.publish(nil, for: hook)
-                    self.logger.info("hook script removed, built-in default in service", metadata: ["hook.name": "\(hook.name)"])
+                    self.logger.info(
+                        "hook script removed, built-in default in service", metadata: ["hook.name": "\(hook.name)"])
                     changes.append(.removed(hook))
                 }
                 continue
@@ -131,7 +132,8 @@ public actor HookScriptCatalog {
     private func scanUnknownFiles(_ directory: String) {
         let known = Set(HookPoint.allCases.map(\.fileName))
         var unknown: [UnknownHookFile] = []
-        for name in ScriptFiles.list(directory) where (name.hasSuffix(".lua") || name.hasSuffix(".php")) && !known.contains(name) {
+        for name in ScriptFiles.list(directory)
+        where (name.hasSuffix(".lua") || name.hasSuffix(".php")) && !known.contains(name) {
             unknown.append(UnknownHookFile(fileName: name, suggestion: HookNameSuggestion.suggest(for: name)))
         }
         if unknown != self.unknownFiles {

@@ -73,8 +73,11 @@ extension PhoneNumberRules {
         guard case .object(let o) = settings else {
             throw HookSettingsError(path: path, message: "must be a mapping")
         }
-        for key in o.keys where !["country_code", "trunk_prefix", "national_length", "international_prefixes",
-            "format", "min_length"].contains(key) {
+        for key in o.keys
+        where ![
+            "country_code", "trunk_prefix", "national_length", "international_prefixes",
+            "format", "min_length",
+        ].contains(key) {
             throw HookSettingsError(path: "\(path).\(key)", message: "unknown setting")
         }
         if let v = o["country_code"] { self.countryCode = try digitsText(v, "\(path).country_code") }
@@ -136,7 +139,8 @@ extension RegistrationRules.Lists {
         guard case .array(let items) = value else { throw HookSettingsError(path: path, message: "must be a list") }
         return try items.map { (item) throws(HookSettingsError) -> DialPattern in
             guard let text = item.scalarText, item.boolValue == nil else {
-                throw HookSettingsError(path: path, message: "entries must be numbers or patterns, got \(item.typeName)")
+                throw HookSettingsError(
+                    path: path, message: "entries must be numbers or patterns, got \(item.typeName)")
             }
             return DialPattern(text)
         }

@@ -119,7 +119,8 @@ public struct HookTestSuite: Sendable {
                     logger: logger)
                 engines[caseSettings.raw] = engine
             }
-            let result = await engine.run(testCase.hook, params: testCase.input["params"] ?? .null, callID: testCase.name)
+            let result = await engine.run(
+                testCase.hook, params: testCase.input["params"] ?? .null, callID: testCase.name)
             let actual = result.output.json
             var differences: [JSONDifference] = []
             for key in ["data", "action", "state", "filter"] {

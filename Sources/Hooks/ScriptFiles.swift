@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Small POSIX file helpers: hook scripts are read on every change, and a change is seen through stat().
@@ -20,9 +20,9 @@ enum ScriptFiles {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         #if canImport(Darwin)
-        let mtime = st.st_mtimespec
+            let mtime = st.st_mtimespec
         #else
-        let mtime = st.st_mtim
+            let mtime = st.st_mtim
         #endif
         return Fingerprint(
             device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),

@@ -52,6 +52,8 @@ extension JSONParser {
         let maximumDepth: Int
         var index = 0
         var scratch: [UInt8] = []
+        /// Members of the objects being read, innermost last: each object is stored once its size is known.
+        var members: [JSONObject.Member] = []
 
         init(bytes: UnsafeRawBufferPointer, maximumDepth: Int) {
             self.bytes = bytes
@@ -116,12 +118,16 @@ extension JSONParser {
         mutating func readObject(depth: Int) throws(JSONError) -> JSONValue {
             if depth > self.maximumDepth { throw self.error(.tooDeep) }
             self.index += 1  // {
-            var members: [String: JSONValue] = [:]
             self.skipWhitespace()
             if self.peek() == UInt8(ascii: "}") {
                 self.index += 1
-                return .object(members)
+                return .object(JSONObject())
             }
+            let first = self.members.count
+            defer { self.members.removeSubrange(first...) }
+            // Duplicate keys are rare; a 64-bit filter on length and first byte finds the candidates so that only
+            // they are compared with the keys read before (the last duplicate wins).
+            var seen: UInt64 = 0
             while true {
                 self.skipWhitespace()
                 guard let byte = self.peek() else { throw self.error(.unexpectedEnd) }
@@ -132,13 +138,24 @@ extension JSONParser {
                 guard colon == UInt8(ascii: ":") else { throw self.error(.unexpectedCharacter) }
                 self.index += 1
                 self.skipWhitespace()
-                members[key] = try self.readValue(depth: depth)
+                let value = try self.readValue(depth: depth)
+                let utf8 = key.utf8
+                let bit: UInt64 = 1 << ((UInt64(utf8.count) &* 31 &+ UInt64(utf8.first ?? 0)) & 63)
+                if seen & bit != 0,
+                    let existing = self.members[first...].firstIndex(where: { $0.key == key })
+                {
+                    self.members[existing].value = value
+                } else {
+                    seen |= bit
+                    self.members.append(JSONObject.Member(key: key, value: value))
+                }
                 self.skipWhitespace()
                 guard let next = self.peek() else { throw self.error(.unexpectedEnd) }
                 self.index += 1
                 switch next {
                 case UInt8(ascii: ","): continue
-                case UInt8(ascii: "}"): return .object(members)
+                case UInt8(ascii: "}"):
+                    return .object(JSONObject(uniqueMembers: Array(self.members[first...])))
                 default: throw self.error(.unexpectedCharacter, at: self.index - 1)
                 }
             }

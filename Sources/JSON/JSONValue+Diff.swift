@@ -31,7 +31,7 @@ extension JSONValue {
         switch (self, actual) {
         case (.object(let e), .object(let a)):
             var result: [JSONDifference] = []
-            for key in Set(e.keys).union(a.keys).sorted() {
+            for key in Set(e.keys).union(a.keys).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
                 let childPath = path.isEmpty ? key : "\(path).\(key)"
                 switch (e[key], a[key]) {
                 case (let ev?, let av?): result += ev.differences(to: av, path: childPath)

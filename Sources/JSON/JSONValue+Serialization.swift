@@ -66,12 +66,8 @@ extension JSONValue {
                 if options.contains(.pretty) { out.append(UInt8(ascii: " ")) }
                 value.write(into: &out, options: options, indent: indent + 1)
             }
-            if options.contains(.sortedKeys) {
-                for key in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                    member(key, members[key]!)
-                }
-            } else {
-                for (key, value) in members { member(key, value) }
+            for m in options.contains(.sortedKeys) ? members.sortedMembers : members.members {
+                member(m.key, m.value)
             }
             Self.newline(&out, options, indent)
             out.append(UInt8(ascii: "}"))
@@ -86,7 +82,7 @@ extension JSONValue {
         case .array(let elements):
             for element in elements { try element.validateForWriting() }
         case .object(let members):
-            for value in members.values { try value.validateForWriting() }
+            for m in members.members { try m.value.validateForWriting() }
         default:
             return
         }

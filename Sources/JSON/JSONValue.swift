@@ -1,8 +1,8 @@
 /// A JSON document as a value, faithful to what the wire carried.
 ///
 /// Integers and floating-point numbers are distinct cases: `83432872875` stays `.integer`, `1.0` stays `.double`,
-/// so a payload survives a round trip through Lua and back unchanged. Object keys are unordered: two objects are
-/// equal when they hold the same keys with equal values, whatever order they arrived in.
+/// so a payload survives a round trip through Lua and back unchanged. Objects keep their members in the order
+/// they came, but two objects are equal when they hold the same keys with equal values, in whatever order.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -10,7 +10,7 @@ public enum JSONValue: Sendable, Hashable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 }
 
 extension JSONValue {
@@ -61,7 +61,7 @@ extension JSONValue {
         return nil
     }
 
-    public var objectValue: [String: JSONValue]? {
+    public var objectValue: JSONObject? {
         if case .object(let o) = self { return o }
         return nil
     }
@@ -117,7 +117,7 @@ extension JSONValue: ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
     public init(stringLiteral value: String) { self = .string(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        self = .object(JSONObject(elements))
     }
 }
 

@@ -10,6 +10,9 @@ import Logging
 public final class LuaVM {
     public static let slotCount = Int(CALLHOOK_SLOTS)
 
+    /// The Lua release Callhook is linked with, e.g. "Lua 5.4.4".
+    public static var release: String { String(cString: callhook_lua_release()) }
+
     public let limits: LuaLimits
     public let logSink: LuaLogSink
     private let vm: OpaquePointer
@@ -27,9 +30,10 @@ public final class LuaVM {
         options.log_fn = { context, level, message, messageLength, fields, fieldsLength in
             guard let context else { return }
             let sink = Unmanaged<LuaLogSink>.fromOpaque(context).takeUnretainedValue()
-            let text = message.map {
-                String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self)
-            } ?? ""
+            let text =
+                message.map {
+                    String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self)
+                } ?? ""
             var parsed: JSONValue?
             if let fields, fieldsLength > 0 {
                 parsed = try? JSONParser.parse(UnsafeRawBufferPointer(start: fields, count: fieldsLength))
@@ -104,7 +108,8 @@ public final class LuaVM {
         var outcome = callhook_outcome()
         input.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
-                callhook_vm_call(self.vm, Int32(slot), chars.baseAddress, chars.count, self.limits.timeBudgetSeconds, &outcome)
+                callhook_vm_call(
+                    self.vm, Int32(slot), chars.baseAddress, chars.count, self.limits.timeBudgetSeconds, &outcome)
             }
         }
         try Self.check(outcome)

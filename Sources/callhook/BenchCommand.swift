@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,5 +31,3 @@ struct LatencySample {
 func microseconds(_ ns: Double) -> String {
     String(format: "%.2f µs", ns / 1000)
 }
-
-import Foundation

@@ -10,8 +10,11 @@ struct Callhook: AsyncParsableCommand {
             Start with `callhook hooks run --all`: it runs every hook point of a sample call through the scripts in
             ./hooks and prints what each returned.
             """,
-        subcommands: [HooksCommand.self, BenchCommand.self]
+        version: Callhook.version,
+        subcommands: [HooksCommand.self, BenchCommand.self, VersionCommand.self]
     )
+
+    static let version = "0.1.0"
 }
 
 /// Options every command shares.

@@ -6,7 +6,7 @@ import Logging
 import LuaHost
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `callhook bench hooks`: the cost of one scripted hook call, JSON in and out included.
@@ -27,6 +27,9 @@ struct HooksBench: AsyncParsableCommand {
 
     @Option(name: .long, help: "Warm-up calls per case, not measured.")
     var warmup = 20_000
+
+    @Option(name: .long, help: "Only this hook point's case (process_phone_number or process_final_params).")
+    var only: String?
 
     static let phoneScript = """
         -- +7 / 8 / 10 digits -> +7XXXXXXXXXX, short extensions unchanged
@@ -60,7 +63,10 @@ struct HooksBench: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
         let logger = Logger(label: "bench")
-        let cases: [(HookPoint, String)] = [(.processPhoneNumber, Self.phoneScript), (.processFinalParams, Self.finalScript)]
+        let cases: [(HookPoint, String)] = [
+            (.processPhoneNumber, Self.phoneScript), (.processFinalParams, Self.finalScript),
+        ]
+        .filter { self.only == nil || $0.0.name == self.only }
 
         Output.out("callhook bench hooks: \(self.iterations) calls per case after \(self.warmup) warm-up calls")
         Output.out("")
@@ -69,9 +75,9 @@ struct HooksBench: AsyncParsableCommand {
             let vm = try LuaVM(limits: .default, logger: logger)
             try vm.load(slot: hook.index, chunkName: "bench/\(hook.name).lua", source: Array(script.utf8))
             let params = hook.sampleParams
-            let inputSize = JSONValue.object(["params": params]).serialized(options: []).count
+            let inputSize = HookEngine.input(params: params).count
             func once() throws {
-                let input = JSONValue.object(["params": params]).serialized(options: [])
+                let input = HookEngine.input(params: params)
                 let value = try vm.call(slot: hook.index, input: input)
                 _ = try HookOutput(validating: value, for: hook)
             }

@@ -93,14 +93,15 @@ struct HooksCommand: AsyncParsableCommand {
             let engine = try await HooksCommand.engine(self.global, self.dir)
             if self.all {
                 var failed = false
-                var outputs: [String: JSONValue] = [:]
+                var outputs = JSONObject()
                 for hook in HookPoint.allCases {
                     let result = await engine.run(hook, params: hook.sampleParams, callID: self.callId)
                     Output.err("\(hook.name): \(describe(result.source))")
                     outputs[hook.name] = result.output.json
                     failed = failed || result.failure != nil
                     if case .failed(let path, let error, _) = await engine.catalog.status(of: hook) {
-                        Output.err("  \(path) does not load: \(error.code): \(error.shortMessage) (\(error.location ?? path))")
+                        Output.err(
+                            "  \(path) does not load: \(error.code): \(error.shortMessage) (\(error.location ?? path))")
                         failed = true
                     }
                 }
@@ -122,9 +123,10 @@ struct HooksCommand: AsyncParsableCommand {
             if case .failed(let path, let error, let serving) = await engine.catalog.status(of: hook) {
                 Output.err("\(hook.name): \(path) does not load: \(error.code): \(error.shortMessage)")
                 Output.err("  at \(error.location ?? path)")
-                Output.err(serving == nil
-                    ? "  the output above is what the built-in default gives"
-                    : "  the output above is from the previous version of the script, still in service")
+                Output.err(
+                    serving == nil
+                        ? "  the output above is what the built-in default gives"
+                        : "  the output above is from the previous version of the script, still in service")
                 throw ExitCode(1)
             }
             if let failure = result.failure {
@@ -167,7 +169,9 @@ struct HooksCommand: AsyncParsableCommand {
             configuration.workers = 1
             guard let directory = configuration.directory else { return }
             // Problems are reported here, on stdout; the engine's own log lines would repeat them.
-            let engine = await HookEngine(configuration: configuration, logger: Logger(label: "callhook.hooks", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let engine = await HookEngine(
+                configuration: configuration,
+                logger: Logger(label: "callhook.hooks", factory: { _ in SwiftLogNoOpLogHandler() }))
             var problems = 0
             var scripts = 0
             for hook in HookPoint.allCases {
@@ -229,7 +233,9 @@ struct HooksCommand: AsyncParsableCommand {
                 failed += 1
                 Output.out("FAIL  \(outcome.testCase.name)\(what)\(builtin)")
                 if let failure = outcome.failure {
-                    Output.out("      the script failed: \(failure.reason): \(failure.message) (\(failure.location ?? failure.script))")
+                    Output.out(
+                        "      the script failed: \(failure.reason): \(failure.message) (\(failure.location ?? failure.script))"
+                    )
                 } else {
                     for difference in outcome.differences { Output.out("      \(difference)") }
                 }

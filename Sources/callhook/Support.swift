@@ -15,7 +15,9 @@ enum Output {
     }
 
     static func json(_ value: JSONValue, compact: Bool = false) {
-        self.out(value.serializedString(options: compact ? [.sortedKeys] : [.sortedKeys, .pretty]).trimmingCharacters(in: .newlines))
+        self.out(
+            value.serializedString(options: compact ? [.sortedKeys] : [.sortedKeys, .pretty]).trimmingCharacters(
+                in: .newlines))
     }
 }
 

@@ -75,10 +75,13 @@ final class TemporaryDirectory {
     @Test func runReadsInputFromAFileAndFromStdin() throws {
         let dir = try TemporaryDirectory()
         try dir.write("in.json", #"{"params": {"phone": "9161234567"}}"#)
-        let fromFile = try CLI.run(["hooks", "run", "process_phone_number", "--input", "@" + dir.url.path + "/in.json", "--compact"])
+        let fromFile = try CLI.run([
+            "hooks", "run", "process_phone_number", "--input", "@" + dir.url.path + "/in.json", "--compact",
+        ])
         #expect(fromFile.stdout == #"{"data":{"phone":"+79161234567"},"state":"success"}"# + "\n")
         let fromStdin = try CLI.run(
-            ["hooks", "run", "process_phone_number", "--input", "-", "--compact"], stdin: #"{"params": {"phone": "101"}}"#)
+            ["hooks", "run", "process_phone_number", "--input", "-", "--compact"],
+            stdin: #"{"params": {"phone": "101"}}"#)
         #expect(fromStdin.stdout == #"{"data":{"phone":"101"},"state":"success"}"# + "\n")
     }
 
@@ -134,7 +137,8 @@ final class TemporaryDirectory {
         #expect(shipped.stdout.contains(" 0 failed"))
 
         let dir = try TemporaryDirectory()
-        try dir.write("hooks/process_phone_number.lua", #"return function(i) return {data = {phone = i.params.phone}} end"#)
+        try dir.write(
+            "hooks/process_phone_number.lua", #"return function(i) return {data = {phone = i.params.phone}} end"#)
         try dir.write(
             "hooks/tests/process_phone_number/plus7.json",
             #"{"input": {"params": {"phone": "89161234567"}}, "expected": {"data": {"phone": "+79161234567"}}}"#)
@@ -162,6 +166,15 @@ final class TemporaryDirectory {
         #expect(outputs.objectValue?.count == 12)
         #expect(outputs["process_phone_number"]?["data"] == ["phone": "+79161234567"])
         #expect(outputs["process_originate_params"]?["data"]?["extension"] == "89161234567")
+    }
+
+    @Test func versionNamesTheLuaAndLibcurlInUse() throws {
+        let result = try CLI.run(["version"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines[1].hasPrefix("Lua 5.4."))
+        #expect(lines[2].hasPrefix("libcurl "))
     }
 
     @Test func configurationErrorsNameTheSetting() throws {

@@ -45,7 +45,8 @@ import Testing
     }
 
     @Test func relativeDirectoriesAreTakenFromTheFile() throws {
-        let configuration = try CallhookConfiguration.parse(yaml: "hooks: {directory: scripts}", baseDirectory: "/etc/callhook")
+        let configuration = try CallhookConfiguration.parse(
+            yaml: "hooks: {directory: scripts}", baseDirectory: "/etc/callhook")
         #expect(configuration.hooks.directory == "/etc/callhook/scripts")
     }
 

@@ -33,13 +33,19 @@ import Testing
     }
 
     @Test func badSettingsAreRefusedWithTheirPath() {
-        #expect(throws: HookSettingsError(path: "hooks.settings.phone.format", message: "must be one of e164, international, national, national_number")) {
+        #expect(
+            throws: HookSettingsError(
+                path: "hooks.settings.phone.format",
+                message: "must be one of e164, international, national, national_number")
+        ) {
             try HookSettings(raw: ["phone": ["format": "pretty"]])
         }
         #expect(throws: HookSettingsError(path: "hooks.settings.phone.contry_code", message: "unknown setting")) {
             try HookSettings(raw: ["phone": ["contry_code": "7"]])
         }
-        #expect(throws: HookSettingsError.self) { try HookSettings(raw: ["registration": ["extensions": ["deny": "101"]]]) }
+        #expect(throws: HookSettingsError.self) {
+            try HookSettings(raw: ["registration": ["extensions": ["deny": "101"]]])
+        }
     }
 }
 
@@ -108,12 +114,15 @@ import Testing
 
     @Test func passThroughDefaultsKeepTheRequestFields() throws {
         let defaults = HookDefaults(settings: try HookSettings())
-        let out = defaults.output(for: .processRegistrationParams, params: HookPoint.processRegistrationParams.sampleParams)
+        let out = defaults.output(
+            for: .processRegistrationParams, params: HookPoint.processRegistrationParams.sampleParams)
         #expect(out.data["conversation"] == nil)
         #expect(out.data["PHONE_NUMBER"] == "+79161234567")
         #expect(out.data["EXTERNAL_CALL_ID"] == "1764058502.1042")
         #expect(defaults.output(for: .getUpdatedActivityFields, params: [:]).data == [:])
-        #expect(HookDecision(defaults.output(for: .getUpdatedEntityFields, params: [:]), for: .getUpdatedEntityFields) == .cancel)
+        #expect(
+            HookDecision(defaults.output(for: .getUpdatedEntityFields, params: [:]), for: .getUpdatedEntityFields)
+                == .cancel)
     }
 }
 
@@ -122,7 +131,10 @@ import Testing
         (HookPoint.processPhoneNumber, #"{"data": {}}"#, "data.phone must be a string"),
         (.processPhoneNumber, #"{"state": "success"}"#, "no `data` field"),
         (.needRegistration, #"{"data": {"result": 1}}"#, "data.result must be true or false"),
-        (.processFinalParams, #"{"data": {}, "action": "ignore"}"#, "not valid for process_final_params (valid: delete, register)"),
+        (
+            .processFinalParams, #"{"data": {}, "action": "ignore"}"#,
+            "not valid for process_final_params (valid: delete, register)"
+        ),
         (.processRegistrationParams, #"{"data": {}, "action": "register"}"#, "(valid: none)"),
         (.processSearchParams, #"{"data": {}, "action": "burn"}"#, "unknown action"),
         (.processSearchParams, #"{"data": {}, "filter": {"deal": {}}}"#, "unknown entity type"),

@@ -10,12 +10,17 @@ import Testing
         let result = await f.engine.run(.processPhoneNumber, params: ["phone": "8 (916) 123-45-67"])
         #expect(result.source == .builtin)
         #expect(result.output.data == ["phone": "+79161234567"])
-        #expect(try f.metrics.expectCounter("callhook_hook_runs_total", [("hook", "process_phone_number"), ("outcome", "builtin")]).values == [1])
+        #expect(
+            try f.metrics.expectCounter(
+                "callhook_hook_runs_total", [("hook", "process_phone_number"), ("outcome", "builtin")]
+            ).values == [1])
     }
 
     @Test func aScriptOverridesTheDefault() async throws {
         let dir = try ScriptDirectory()
-        try dir.write(.processPhoneNumber, #"return function(i) return {data = {phone = "8" .. i.params.phone:sub(-10)}, state = "success"} end"#)
+        try dir.write(
+            .processPhoneNumber,
+            #"return function(i) return {data = {phone = "8" .. i.params.phone:sub(-10)}, state = "success"} end"#)
         let f = try await makeEngine(directory: dir.path)
         let result = await f.engine.run(.processPhoneNumber, params: ["phone": "+79161234567"], callID: "c1")
         #expect(result.source == .script(path: dir.path + "/process_phone_number.lua"))
@@ -27,7 +32,8 @@ import Testing
         let dir = try ScriptDirectory()
         try dir.write(.processPhoneNumber, "return function(i)\n  local x = nil\n  return x.y\nend\n")
         let f = try await makeEngine(directory: dir.path)
-        let result = await f.engine.run(.processPhoneNumber, params: ["phone": "89161234567"], callID: "1764058502.1042")
+        let result = await f.engine.run(
+            .processPhoneNumber, params: ["phone": "89161234567"], callID: "1764058502.1042")
         #expect(result.output.data == ["phone": "+79161234567"], "the built-in default's output")
         let failure = try #require(result.failure)
         #expect(failure.reason == .runtime)
@@ -41,8 +47,14 @@ import Testing
         #expect(line.metadata["call.id"] == "1764058502.1042")
         #expect(line.metadata["hook.error"] == "runtime_error")
         #expect(line.metadata["hook.source"] == .string(dir.path + "/process_phone_number.lua:3"))
-        #expect(try f.metrics.expectCounter("callhook_hook_failures_total", [("hook", "process_phone_number"), ("reason", "runtime_error")]).values == [1])
-        #expect(try f.metrics.expectCounter("callhook_hook_runs_total", [("hook", "process_phone_number"), ("outcome", "fallback")]).values == [1])
+        #expect(
+            try f.metrics.expectCounter(
+                "callhook_hook_failures_total", [("hook", "process_phone_number"), ("reason", "runtime_error")]
+            ).values == [1])
+        #expect(
+            try f.metrics.expectCounter(
+                "callhook_hook_runs_total", [("hook", "process_phone_number"), ("outcome", "fallback")]
+            ).values == [1])
     }
 
     @Test(arguments: [
@@ -71,7 +83,9 @@ import Testing
 
     @Test func actionsBecomeTypedDecisions() async throws {
         let dir = try ScriptDirectory()
-        try dir.write(.processSearchParams, #"return function(i) return {data = i.params, action = "ignore", state = "success"} end"#)
+        try dir.write(
+            .processSearchParams,
+            #"return function(i) return {data = i.params, action = "ignore", state = "success"} end"#)
         try dir.write(.processFinalParams, #"return function(i) return {data = i.params, action = "delete"} end"#)
         try dir.write(.needRegistration, "return function() return {data = {result = false}, state = 'success'} end")
         try dir.write(.processRegistrationParams, "return function() return {data = {}, state = 'success'} end")
@@ -96,10 +110,11 @@ import Testing
             Issue.record("expected proceed")
             return
         }
-        #expect(fields == [
-            "ADD_TO_CHAT": 1, "CALL_ID": "externalCall.716f1cb73def9700a23842adf9c4c568.1773130779",
-            "DURATION": 155, "STATUS_CODE": 200, "USER_ID": 1,
-        ])
+        #expect(
+            fields == [
+                "ADD_TO_CHAT": 1, "CALL_ID": "externalCall.716f1cb73def9700a23842adf9c4c568.1773130779",
+                "DURATION": 155, "STATUS_CODE": 200, "USER_ID": 1,
+            ])
     }
 
     @Test func searchFilterIsReadFromProcessSearchParams() async throws {
@@ -128,7 +143,9 @@ import Testing
         let f = try await makeEngine(directory: dir.path, workers: 3)
         let outputs = await withTaskGroup(of: JSONValue.self) { group in
             for i in 0..<300 {
-                group.addTask { await f.engine.run(.processPhoneNumber, params: ["phone": .string("\(i)")]).output.data }
+                group.addTask {
+                    await f.engine.run(.processPhoneNumber, params: ["phone": .string("\(i)")]).output.data
+                }
             }
             var all: [JSONValue] = []
             for await output in group { all.append(output) }

@@ -21,24 +21,32 @@ import Testing
 
     @Test func passingAndFailingCasesWithADiff() async throws {
         let dir = try ScriptDirectory()
-        try dir.write(.processPhoneNumber, #"return function(i) return {data = {phone = "8" .. i.params.phone:sub(-10)}} end"#)
-        try self.writeCase(dir, .processPhoneNumber, "a_pass.json", #"""
+        try dir.write(
+            .processPhoneNumber, #"return function(i) return {data = {phone = "8" .. i.params.phone:sub(-10)}} end"#)
+        try self.writeCase(
+            dir, .processPhoneNumber, "a_pass.json",
+            #"""
             {"input": {"params": {"phone": "+79161234567"}}, "expected": {"data": {"phone": "89161234567"}}}
             """#)
-        try self.writeCase(dir, .processPhoneNumber, "b_fail.json", #"""
+        try self.writeCase(
+            dir, .processPhoneNumber, "b_fail.json",
+            #"""
             {"description": "wants +7", "input": {"params": {"phone": "89161234567"}},
              "expected": {"data": {"phone": "+79161234567"}}}
             """#)
         let (_, outcomes) = try await self.run(dir)
         #expect(outcomes.map(\.passed) == [true, false])
-        #expect(outcomes[1].differences.map(\.description) == [#"data.phone: expected "+79161234567", got "89161234567""#])
+        #expect(
+            outcomes[1].differences.map(\.description) == [#"data.phone: expected "+79161234567", got "89161234567""#])
         #expect(outcomes[1].testCase.description == "wants +7")
     }
 
     @Test func aFailingScriptFailsItsCaseWithTheReason() async throws {
         let dir = try ScriptDirectory()
         try dir.write(.processFinalParams, "return function() error('no finish today') end")
-        try self.writeCase(dir, .processFinalParams, "x.json", #"""
+        try self.writeCase(
+            dir, .processFinalParams, "x.json",
+            #"""
             {"input": {"params": {"CALL_ID": "c"}}, "expected": {"data": {"CALL_ID": "c"}}}
             """#)
         let (_, outcomes) = try await self.run(dir)
@@ -49,17 +57,23 @@ import Testing
 
     @Test func actionsAreComparedAndConfigOverridesApply() async throws {
         let dir = try ScriptDirectory()
-        try dir.write(.processSearchParams, #"""
+        try dir.write(
+            .processSearchParams,
+            #"""
             return function(i)
               if callhook.config.skip then return {data = i.params, action = "ignore"} end
               return {data = i.params}
             end
             """#)
-        try self.writeCase(dir, .processSearchParams, "ignored.json", #"""
+        try self.writeCase(
+            dir, .processSearchParams, "ignored.json",
+            #"""
             {"config": {"skip": true}, "input": {"params": {"PHONE_NUMBER": "1"}},
              "expected": {"data": {"PHONE_NUMBER": "1"}, "action": "ignore"}}
             """#)
-        try self.writeCase(dir, .processSearchParams, "registered.json", #"""
+        try self.writeCase(
+            dir, .processSearchParams, "registered.json",
+            #"""
             {"input": {"params": {"PHONE_NUMBER": "1"}}, "expected": {"data": {"PHONE_NUMBER": "1"}, "action": "ignore"}}
             """#)
         let (_, outcomes) = try await self.run(dir)
@@ -69,7 +83,9 @@ import Testing
 
     @Test func casesForHookPointsWithoutAScriptTestTheDefault() async throws {
         let dir = try ScriptDirectory()
-        try self.writeCase(dir, .needRegistration, "internal.json", #"""
+        try self.writeCase(
+            dir, .needRegistration, "internal.json",
+            #"""
             {"input": {"params": {"conversation": {"from": "101", "to": "102", "from_local": true, "to_local": true, "type": 1}}},
              "expected": {"data": {"result": false}}}
             """#)
@@ -82,13 +98,15 @@ import Testing
         let dir = try ScriptDirectory()
         try self.writeCase(dir, .processPhoneNumber, "broken.json", "{")
         try self.writeCase(dir, .processPhoneNumber, "no_expected.json", #"{"input": {"params": {}}}"#)
-        try FileManager.default.createDirectory(atPath: dir.path + "/tests/proces_phone_number", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: dir.path + "/tests/proces_phone_number", withIntermediateDirectories: true)
         let suite = HookTestSuite.load(directory: dir.path)
         #expect(suite.cases.isEmpty)
-        #expect(suite.problems.map(\.file) == [
-            "tests/proces_phone_number", "tests/process_phone_number/broken.json",
-            "tests/process_phone_number/no_expected.json",
-        ])
+        #expect(
+            suite.problems.map(\.file) == [
+                "tests/proces_phone_number", "tests/process_phone_number/broken.json",
+                "tests/process_phone_number/no_expected.json",
+            ])
         #expect(suite.problems[0].message.contains("did you mean process_phone_number.lua"))
     }
 

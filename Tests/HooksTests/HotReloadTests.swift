@@ -65,7 +65,10 @@ import Testing
         let f = try await makeEngine(directory: dir.path)
         try dir.remove(.processPhoneNumber)
         #expect(await f.engine.refreshScripts() == [.removed(.processPhoneNumber)])
-        #expect(await f.engine.run(.processPhoneNumber, params: ["phone": "89161234567"]).output.data == ["phone": "+79161234567"])
+        #expect(
+            await f.engine.run(.processPhoneNumber, params: ["phone": "89161234567"]).output.data == [
+                "phone": "+79161234567"
+            ])
     }
 
     @Test func theWatcherPicksUpChangesByItself() async throws {
@@ -92,9 +95,10 @@ import Testing
         try dir.write(file: "notes.lua", "")
         let f = try await makeEngine(directory: dir.path)
         let unknown = await f.engine.catalog.unknownFiles
-        #expect(unknown.map(\.fileName) == [
-            "get_updated_lead_fields.lua", "notes.lua", "proces_phone_number.lua", "process_final_params.php",
-        ])
+        #expect(
+            unknown.map(\.fileName) == [
+                "get_updated_lead_fields.lua", "notes.lua", "proces_phone_number.lua", "process_final_params.php",
+            ])
         #expect(unknown[0].suggestion == HookNameSuggestion(hook: .getUpdatedEntityFields, why: .legacy))
         #expect(unknown[1].suggestion == nil)
         #expect(unknown[2].suggestion == HookNameSuggestion(hook: .processPhoneNumber, why: .typo))

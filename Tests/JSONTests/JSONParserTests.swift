@@ -1,11 +1,12 @@
 import Foundation
 import JSON
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct JSONParserTests {
     @Test func readsEveryKindOfValue() throws {
-        let value = try JSONParser.parse(#"{"a": [1, -2, 3.5, 1e3, true, false, null, "x\n\u0416\ud83d\ude00"], "b": {}}"#)
+        let value = try JSONParser.parse(
+            #"{"a": [1, -2, 3.5, 1e3, true, false, null, "x\n\u0416\ud83d\ude00"], "b": {}}"#)
         #expect(value == ["a": [1, -2, 3.5, .double(1000), true, false, .null, "x\nЖ😀"], "b": [:]])
     }
 
@@ -25,8 +26,10 @@ import TestSupport
 
     @Test(arguments: [
         ("", "unexpected end of input"), ("{", "unexpected end of input"), ("[1,]", "unexpected character"),
-        ("01", "invalid number"), ("1.", "invalid number"), (#""\x""#, "invalid escape"), ("\"a\u{1}\"", "control character"),
-        (#""\ud800""#, "invalid escape"), ("{} x", "trailing data"), ("tru", "unexpected end"), ("nul", "unexpected end"),
+        ("01", "invalid number"), ("1.", "invalid number"), (#""\x""#, "invalid escape"),
+        ("\"a\u{1}\"", "control character"),
+        (#""\ud800""#, "invalid escape"), ("{} x", "trailing data"), ("tru", "unexpected end"),
+        ("nul", "unexpected end"),
         (#"{"a" 1}"#, "unexpected character"),
     ])
     func rejectsMalformedText(text: String, reason: String) {
@@ -56,11 +59,12 @@ import TestSupport
         let expected: JSONValue = ["data": ["phone": "+79161234567", "list": [1, 2]]]
         let actual: JSONValue = ["data": ["phone": "89161234567", "list": [1], "extra": true]]
         let lines = expected.differences(to: actual).map(\.description)
-        #expect(lines == [
-            "data.extra: unexpected true",
-            "data.list[1]: missing, expected 2",
-            #"data.phone: expected "+79161234567", got "89161234567""#,
-        ])
+        #expect(
+            lines == [
+                "data.extra: unexpected true",
+                "data.list[1]: missing, expected 2",
+                #"data.phone: expected "+79161234567", got "89161234567""#,
+            ])
     }
 
     @Test func everyBitrix24PayloadRoundTrips() throws {

@@ -31,7 +31,8 @@ import Testing
     }
 
     @Test func infiniteLoopHitsTheTimeBudget() throws {
-        let error = try expectFailure("return function() while true do end end", .timeout, messageContains: "time budget")
+        let error = try expectFailure(
+            "return function() while true do end end", .timeout, messageContains: "time budget")
         #expect(error.location == "hooks/test.lua:1")
     }
 
@@ -105,13 +106,16 @@ import Testing
     }
 
     @Test func ioIsAnUnknownGlobal() throws {
-        _ = try expectFailure(#"return function() io.open("/etc/passwd") end"#, .runtime, messageContains: "unknown global 'io'")
+        _ = try expectFailure(
+            #"return function() io.open("/etc/passwd") end"#, .runtime, messageContains: "unknown global 'io'")
     }
 
     @Test func requireOfFilesIsRefused() throws {
         _ = try expectFailure(#"return function() require("os2") end"#, .runtime, messageContains: "require")
-        _ = try expectFailure(#"return function() package.loadlib("x", "y") end"#, .runtime, messageContains: "unknown global 'package'")
-        _ = try expectFailure(#"return function() debug.getinfo(1) end"#, .runtime, messageContains: "unknown global 'debug'")
+        _ = try expectFailure(
+            #"return function() package.loadlib("x", "y") end"#, .runtime, messageContains: "unknown global 'package'")
+        _ = try expectFailure(
+            #"return function() debug.getinfo(1) end"#, .runtime, messageContains: "unknown global 'debug'")
         _ = try expectFailure(#"return function() dofile("/etc/passwd") end"#, .runtime)
         _ = try expectFailure(#"return function() loadfile("/etc/passwd") end"#, .runtime)
     }
@@ -132,21 +136,24 @@ import Testing
     }
 
     @Test func loadedTextChunksStayInTheSandbox() throws {
-        _ = try expectFailure(#"return function() return load("return io")() end"#, .runtime, messageContains: "unknown global 'io'")
+        _ = try expectFailure(
+            #"return function() return load("return io")() end"#, .runtime, messageContains: "unknown global 'io'")
     }
 
     @Test func collectgarbageOnlyCounts() throws {
         let vm = try makeVM()
         let out = try vm.run(#"return function() return {data = {kb = collectgarbage("count") > 0}} end"#)
         #expect(out["data"] == ["kb": true])
-        _ = try expectFailure(#"return function() collectgarbage("stop") end"#, .runtime, messageContains: "only 'count'")
+        _ = try expectFailure(
+            #"return function() collectgarbage("stop") end"#, .runtime, messageContains: "only 'count'")
     }
 
     @Test func librariesCannotBeModifiedForOtherScripts() throws {
         _ = try expectFailure(#"return function() string.rep = nil end"#, .runtime, messageContains: "read-only")
         _ = try expectFailure(#"return function() getmetatable("").__index = {} end"#, .runtime)
         _ = try expectFailure(#"return function() setmetatable(string, {}) end"#, .runtime)
-        _ = try expectFailure(#"return function() rawset(string, "rep", nil) end"#, .runtime, messageContains: "unknown global 'rawset'")
+        _ = try expectFailure(
+            #"return function() rawset(string, "rep", nil) end"#, .runtime, messageContains: "unknown global 'rawset'")
         _ = try expectFailure(#"return function() string.dump(print) end"#, .runtime)
     }
 
@@ -165,7 +172,8 @@ import Testing
         _ = try expectFailure("return function() return {data = print} end", .badResult, messageContains: "result.data")
         _ = try expectFailure("return function() return {data = {x = 0/0}} end", .badResult, messageContains: "NaN")
         _ = try expectFailure("return function() return {data = {[true] = 1}} end", .badResult)
-        _ = try expectFailure(#"return function() return {data = {s = "\xff\xfe"}} end"#, .badResult, messageContains: "UTF-8")
+        _ = try expectFailure(
+            #"return function() return {data = {s = "\xff\xfe"}} end"#, .badResult, messageContains: "UTF-8")
         _ = try expectFailure("return function() return {data = coroutine.create(print)} end", .badResult)
     }
 

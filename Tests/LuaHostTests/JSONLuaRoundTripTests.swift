@@ -2,8 +2,8 @@ import Foundation
 import Hooks
 import JSON
 import LuaHost
-import Testing
 import TestSupport
+import Testing
 
 /// Every JSON payload of the specification survives JSON -> Lua -> JSON unchanged: the Bitrix24 bodies, the
 /// JSON examples of the Mango Office manual, and the seed-shaped inputs of every hook point.
@@ -61,7 +61,8 @@ import TestSupport
                 end
                 """.utf8))
         for (name, value) in try Self.payloads() {
-            let out = try vm.call(slot: 0, input: JSONValue.object(["params": ["text": .string(value.serializedString())]]).serialized())
+            let out = try vm.call(
+                slot: 0, input: JSONValue.object(["params": ["text": .string(value.serializedString())]]).serialized())
             #expect(out["data"] == value, "\(name)")
         }
     }

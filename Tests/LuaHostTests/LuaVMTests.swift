@@ -50,22 +50,25 @@ extension LuaVM {
               }}
             end
             """,
-            ["params": [
-                "big": .integer(83_432_872_875), "one": .double(1.0), "nothing": .null,
-                "empty_array": [], "empty_object": [:], "name": "Виталий Калинин ☎ 😀",
-                "nested": ["a": [1, 2.5, "x", .null, true]],
-            ]])
+            [
+                "params": [
+                    "big": .integer(83_432_872_875), "one": .double(1.0), "nothing": .null,
+                    "empty_array": [], "empty_object": [:], "name": "Виталий Калинин ☎ 😀",
+                    "nested": ["a": [1, 2.5, "x", .null, true]],
+                ]
+            ])
         let data = try #require(out["data"])
         #expect(data["int_is_integer"] == true)
         #expect(data["float_is_float"] == true)
         #expect(data["null_is_sentinel"] == true)
         #expect(data["null_prints"] == "null")
         #expect(data["empty_array_len"] == 0)
-        #expect(data["echo"] == [
-            "big": .integer(83_432_872_875), "one": .double(1.0), "nothing": .null,
-            "empty_array": [], "empty_object": [:], "name": "Виталий Калинин ☎ 😀",
-            "nested": ["a": [1, 2.5, "x", .null, true]],
-        ])
+        #expect(
+            data["echo"] == [
+                "big": .integer(83_432_872_875), "one": .double(1.0), "nothing": .null,
+                "empty_array": [], "empty_object": [:], "name": "Виталий Калинин ☎ 😀",
+                "nested": ["a": [1, 2.5, "x", .null, true]],
+            ])
     }
 
     @Test func tablesBuiltInLuaBecomeArraysOrObjects() throws {
@@ -81,10 +84,11 @@ extension LuaVM {
               }}
             end
             """)
-        #expect(out["data"] == [
-            "list": [10, 20, 30], "empty": [:], "marked": [], "mixed": ["1": "a", "x": "b"],
-            "sparse_marked": ["a", .null, "c"], "float3": .double(3.0), "huge": .integer(Int64.max),
-        ])
+        #expect(
+            out["data"] == [
+                "list": [10, 20, 30], "empty": [:], "marked": [], "mixed": ["1": "a", "x": "b"],
+                "sparse_marked": ["a", .null, "c"], "float3": .double(3.0), "huge": .integer(Int64.max),
+            ])
     }
 
     @Test func globalsDoNotLeakBetweenCallsButChunkLocalsPersist() throws {
@@ -120,10 +124,11 @@ extension LuaVM {
                               encoded = callhook.json.decode(callhook.json.encode(callhook.config.lists))}}
             end
             """)
-        #expect(out["data"] == [
-            "n": 2, "len": 2, "first": "101", "limit": 3, "write_refused": true, "nested_refused": true,
-            "encoded": ["deny": ["101", "102"]],
-        ])
+        #expect(
+            out["data"] == [
+                "n": 2, "len": 2, "first": "101", "limit": 3, "write_refused": true, "nested_refused": true,
+                "encoded": ["deny": ["101", "102"]],
+            ])
     }
 
     @Test func jsonModuleRoundTripsAndReportsBadText() throws {

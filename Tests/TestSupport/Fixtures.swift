@@ -35,7 +35,13 @@ public enum Fixtures {
             for j in i..<bytes.count {
                 let b = bytes[j]
                 if inString {
-                    if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+                    if escaped {
+                        escaped = false
+                    } else if b == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if b == UInt8(ascii: "\"") {
+                        inString = false
+                    }
                     continue
                 }
                 if b == UInt8(ascii: "\"") { inString = true }

@@ -106,6 +106,9 @@ void callhook_vm_collect(callhook_vm *vm);
 /// Decodes `input` JSON into Lua and encodes it back into `out->output`: the codec alone, for tests.
 void callhook_vm_roundtrip(callhook_vm *vm, const char *input, size_t len, callhook_outcome *out);
 
+/// "Lua 5.4.4": the Lua the process runs with.
+const char *callhook_lua_release(void);
+
 /// Number of hook slots a vm has.
 #define CALLHOOK_SLOTS 32
 
