@@ -232,6 +232,16 @@ static void outcome_fill(callhook_vm *vm, int status, callhook_outcome *out) {
     }
 }
 
+// Fills `out` with an error if `slot` is not a valid slot number.
+static int refuse_slot(callhook_vm *vm, int slot, callhook_outcome *out) {
+    if (slot >= 0 && slot < CALLHOOK_SLOTS) return 0;
+    outcome_reset(vm, out);
+    set_text(&vm->msg, "slot out of range", 17);
+    outcome_fill(vm, LUA_ERRRUN, out);
+    out->status = CALLHOOK_ERR_NOT_LOADED;
+    return 1;
+}
+
 // Runs f(args) protected, under the time budget, and fills `out`.
 static void run_protected(callhook_vm *vm, lua_CFunction f, void *args, double timeout, callhook_outcome *out) {
     lua_State *L = vm->L;
@@ -536,13 +546,7 @@ static int p_load(lua_State *L) {
 
 void callhook_vm_load(callhook_vm *vm, int slot, const char *chunkname, const char *source, size_t len,
                       double timeout_seconds, callhook_outcome *out) {
-    if (slot < 0 || slot >= CALLHOOK_SLOTS) {
-        outcome_reset(vm, out);
-        set_text(&vm->msg, "slot out of range", 17);
-        outcome_fill(vm, LUA_ERRRUN, out);
-        out->status = CALLHOOK_ERR_NOT_LOADED;
-        return;
-    }
+    if (refuse_slot(vm, slot, out)) return;
     load_args a = {slot, chunkname, source, len, 0};
     run_protected(vm, p_load, &a, timeout_seconds, out);
 }
@@ -643,13 +647,7 @@ static int p_call(lua_State *L) {
 
 void callhook_vm_call(callhook_vm *vm, int slot, const char *input, size_t len, double timeout_seconds,
                       callhook_outcome *out) {
-    if (slot < 0 || slot >= CALLHOOK_SLOTS) {
-        outcome_reset(vm, out);
-        set_text(&vm->msg, "slot out of range", 17);
-        outcome_fill(vm, LUA_ERRRUN, out);
-        out->status = CALLHOOK_ERR_NOT_LOADED;
-        return;
-    }
+    if (refuse_slot(vm, slot, out)) return;
     call_args a = {slot, input, len};
     run_protected(vm, p_call, &a, timeout_seconds, out);
 }

@@ -184,6 +184,13 @@ extension JSONParser {
             }
         }
 
+        /// Skips decimal digits; returns how many.
+        mutating func skipDigits() -> Int {
+            let start = self.index
+            while let d = self.peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") { self.index += 1 }
+            return self.index - start
+        }
+
         mutating func readNumber() throws(JSONError) -> JSONValue {
             let start = self.index
             var negative = false
@@ -216,12 +223,7 @@ extension JSONParser {
             if self.peek() == UInt8(ascii: ".") {
                 isInteger = false
                 self.index += 1
-                var digits = 0
-                while let d = self.peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") {
-                    self.index += 1
-                    digits += 1
-                }
-                if digits == 0 { throw self.error(.invalidNumber) }
+                if self.skipDigits() == 0 { throw self.error(.invalidNumber) }
             }
             if let e = self.peek(), e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
                 isInteger = false
@@ -229,12 +231,7 @@ extension JSONParser {
                 if let sign = self.peek(), sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
                     self.index += 1
                 }
-                var digits = 0
-                while let d = self.peek(), d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") {
-                    self.index += 1
-                    digits += 1
-                }
-                if digits == 0 { throw self.error(.invalidNumber) }
+                if self.skipDigits() == 0 { throw self.error(.invalidNumber) }
             }
             if isInteger && !overflow {
                 if negative { return .integer(magnitude) }
