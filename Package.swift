@@ -12,6 +12,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // Lua 5.4 from the system (Debian: liblua5.4-dev).
@@ -29,6 +32,8 @@ let package = Package(
         // Every Lua call that can raise lives here, behind lua_pcall: no Lua error unwinds a Swift frame.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "JSON"),
+        // Telephony notions shared by several modules (FreePBX dial patterns).
+        .target(name: "PBX"),
         .target(
             name: "LuaHost",
             dependencies: [
@@ -39,19 +44,52 @@ let package = Package(
         .target(
             name: "Hooks",
             dependencies: [
-                "LuaHost", "JSON",
+                "LuaHost", "JSON", "PBX",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // The Asterisk Manager Interface: frames, messages, actions, the connection state machine (no sockets).
+        .target(
+            name: "AMI",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The AMI client over TCP: login, keepalive, reconnect, actions.
+        .target(
+            name: "AMIClient",
+            dependencies: [
+                "AMI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // What every call is, from the AMI event stream (pure: no I/O, no clock).
+        .target(
+            name: "Calls",
+            dependencies: ["AMI", "JSON", "PBX", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Local stand-ins for external systems: an AMI peer that plays captures.
+        .target(
+            name: "Sandboxes",
+            dependencies: [
+                "AMI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Config",
-            dependencies: ["JSON", "Hooks", "Yams"]
+            dependencies: ["JSON", "Hooks", "Calls", "AMI", "Yams"]
         ),
         .executableTarget(
             name: "callhook",
             dependencies: [
-                "Config", "Hooks", "LuaHost", "JSON", "CCurl",
+                "Config", "Hooks", "LuaHost", "JSON", "CCurl", "AMI", "AMIClient", "Calls", "Sandboxes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,9 +106,27 @@ let package = Package(
         .testTarget(
             name: "HooksTests",
             dependencies: [
-                "Hooks", "Config", "LuaHost", "JSON", "TestSupport",
+                "Hooks", "Config", "LuaHost", "JSON", "TestSupport", "PBX",
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "AMITests",
+            dependencies: [
+                "AMI", "AMIClient", "Sandboxes", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "CallsTests",
+            dependencies: [
+                "Calls", "AMI", "JSON", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "CallhookCLITests", dependencies: ["JSON", "TestSupport"]),

@@ -1,18 +1,28 @@
+import AMI
+import Calls
 import Foundation
 import Hooks
 import JSON
 import LuaHost
+import PBX
 
 /// Everything `callhook` is configured with, read from a YAML file (`callhook.yaml`; see
 /// `callhook.example.yaml` and docs/operations.md). Every section and setting has a default, so an empty file,
 /// or none, is a valid configuration.
 public struct CallhookConfiguration: Sendable {
     public var hooks: HookConfiguration
+    public var ami: AMIConfiguration
+    public var calls: CallTrackerConfiguration
     /// The file this came from, if any.
     public var file: String?
 
-    public init(hooks: HookConfiguration, file: String? = nil) {
+    public init(
+        hooks: HookConfiguration, ami: AMIConfiguration = AMIConfiguration(),
+        calls: CallTrackerConfiguration = CallTrackerConfiguration(), file: String? = nil
+    ) {
         self.hooks = hooks
+        self.ami = ami
+        self.calls = calls
         self.file = file
     }
 
@@ -54,11 +64,13 @@ public struct CallhookConfiguration: Sendable {
         guard case .object(let sections) = root.isNull ? .object([:]) : root else {
             throw ConfigurationError(path: "", message: "the configuration must be a mapping of sections")
         }
-        let known = ["hooks"]
+        let known = ["hooks", "ami", "calls"]
         for key in sections.keys where !known.contains(key) {
             throw ConfigurationError(path: key, message: "unknown section (known: \(known.joined(separator: ", ")))")
         }
         self.hooks = try Self.hooks(sections["hooks"], baseDirectory: baseDirectory)
+        self.ami = try AMIConfiguration(Section(sections["ami"] ?? .object([:]), path: "ami"))
+        self.calls = try Self.calls(Section(sections["calls"] ?? .object([:]), path: "calls"))
         self.file = nil
     }
 
@@ -80,6 +92,22 @@ public struct CallhookConfiguration: Sendable {
         return HookConfiguration(
             directory: Self.resolve(directory, against: baseDirectory), limits: limits, workers: workers,
             reloadInterval: .milliseconds(reload), settings: settings)
+    }
+
+    static func calls(_ section: Section) throws(ConfigurationError) -> CallTrackerConfiguration {
+        try section.onlyKeys(["extensions", "internal_contexts", "trunk_contexts", "trunks", "timezone"])
+        var calls = CallTrackerConfiguration()
+        if let list = try section.strings("extensions") { calls.extensions = list.map(DialPattern.init) }
+        if let list = try section.strings("internal_contexts") { calls.internalContexts = list }
+        if let list = try section.strings("trunk_contexts") { calls.trunkContexts = list }
+        if let list = try section.strings("trunks") { calls.trunks = list.map(DialPattern.init) }
+        if let zone = try section.string("timezone") {
+            guard TimeZone(identifier: zone) != nil else {
+                throw ConfigurationError(path: "calls.timezone", message: "unknown time zone \(zone) (e.g. Europe/Moscow)")
+            }
+            calls.timeZone = zone
+        }
+        return calls
     }
 
     static func resolve(_ path: String, against base: String) -> String {
@@ -119,6 +147,20 @@ struct Section {
             throw ConfigurationError(path: "\(self.path).\(key)", message: "must be text")
         }
         return s
+    }
+
+    /// A list of numbers or text, as text (`[101, "_1XX"]`).
+    func strings(_ key: String) throws(ConfigurationError) -> [String]? {
+        guard let value = self.members[key], !value.isNull else { return nil }
+        guard case .array(let items) = value else {
+            throw ConfigurationError(path: "\(self.path).\(key)", message: "must be a list")
+        }
+        return try items.map { (item) throws(ConfigurationError) -> String in
+            guard let text = item.scalarText, item.boolValue == nil else {
+                throw ConfigurationError(path: "\(self.path).\(key)", message: "entries must be text or numbers")
+            }
+            return text
+        }
     }
 
     func integer(_ key: String, in range: ClosedRange<Int64>) throws(ConfigurationError) -> Int64? {

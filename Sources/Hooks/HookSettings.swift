@@ -1,4 +1,5 @@
 import JSON
+import PBX
 
 /// The `hooks.settings` section of the configuration: free-form data that scripts read as `callhook.config`, of
 /// which Callhook's built-in defaults read two keys, `phone` and `registration`. Keeping both in one place means

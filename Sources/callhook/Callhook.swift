@@ -11,7 +11,7 @@ struct Callhook: AsyncParsableCommand {
             ./hooks and prints what each returned.
             """,
         version: Callhook.version,
-        subcommands: [HooksCommand.self, BenchCommand.self, VersionCommand.self]
+        subcommands: [HooksCommand.self, ReplayCommand.self, BenchCommand.self, VersionCommand.self]
     )
 
     static let version = "0.1.0"

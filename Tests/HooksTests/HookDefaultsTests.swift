@@ -1,4 +1,5 @@
 import Hooks
+import PBX
 import JSON
 import Testing
 
