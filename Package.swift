@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "AMIClient",
             dependencies: [
-                "AMI",
+                "AMI", "Calls",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(
             name: "AMITests",
             dependencies: [
-                "AMI", "AMIClient", "Sandboxes", "TestSupport",
+                "AMI", "AMIClient", "Sandboxes", "TestSupport", "Calls",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

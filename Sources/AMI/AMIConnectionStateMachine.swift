@@ -130,7 +130,8 @@ public struct AMIConnectionStateMachine: Sendable {
         }
         let next = error.code == .loginRejected ? max(attempt + 1, 7) : attempt + 1
         self.state = .disconnected(attempt: next)
-        return .scheduleReconnect(after: self.configuration.backoff.delay(attempt: next, jitter: 0.5), attempt: next, error: error)
+        return .scheduleReconnect(
+            after: self.configuration.backoff.delay(attempt: next, jitter: 0.5), attempt: next, error: error)
     }
 
     /// The delay of a scheduled reconnect has passed.

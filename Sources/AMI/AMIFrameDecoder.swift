@@ -1,9 +1,9 @@
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What the decoder found in the byte stream.
@@ -173,7 +173,8 @@ public struct AMIFrameDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     private static let endCommand = Array("--END COMMAND--".utf8)
 
     private static func startsBlock(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int) -> Bool {
-        for marker in [Array("event:".utf8), Array("response:".utf8)] where length >= marker.count {
+        for marker in [Array("event:".utf8), Array("response:".utf8), Array("action:".utf8)]
+        where length >= marker.count {
             var equal = true
             for i in 0..<marker.count where asciiLower(raw[start + i]) != marker[i] {
                 equal = false
@@ -241,11 +242,31 @@ public struct AMIFrameDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
             let printable = excerpt.unicodeScalars.map { $0.value < 0x20 ? "⏎" : String($0) }.joined()
             return .malformed(AMIMalformedBlock(reason: .noFields, excerpt: printable, byteCount: block.readableBytes))
         }
-        let firstKey = block.getString(at: block.readerIndex + Int(first.keyStart), length: Int(first.keyLength)) ?? ""
+        // The kind is told by the first Event, Response or Action key, wherever it is (clients do not always
+        // put Action first).
+        var kind = AMIMessage.Kind.other
+        var kindIndex = 0
+        for (index, field) in fields.enumerated() where field.keyLength >= 5 && field.keyLength <= 8 {
+            let key = block.getString(at: block.readerIndex + Int(field.keyStart), length: Int(field.keyLength)) ?? ""
+            let found = AMIMessage.kind(ofFirstKey: key)
+            if found != .other {
+                kind = found
+                kindIndex = index
+                break
+            }
+        }
+        _ = first
+        // Asterisk writes Event and Response first: lines before them are what is left of other output.
+        if kindIndex > 0 && (kind == .event || kind == .response) {
+            skipped += kindIndex
+            fields.removeFirst(kindIndex)
+        }
         if follows && output == nil { output = [] }
+        // The empty line that ended a Follows block without its marker is not output.
+        while output?.last == "" { output?.removeLast() }
         return .message(
             AMIMessage(
-                bytes: block, fields: fields, kind: AMIMessage.kind(ofFirstKey: firstKey), encoding: self.encoding,
+                bytes: block, fields: fields, kind: kind, encoding: self.encoding,
                 skippedLines: skipped, commandOutput: output))
     }
 

@@ -150,7 +150,8 @@ public struct AMIMessage: Sendable {
     /// the empty line that ends a block. Lines that were skipped as noise are not written.
     public func write(into buffer: inout ByteBuffer) {
         for field in self.fields {
-            var key = self.bytes.getSlice(at: self.bytes.readerIndex + Int(field.keyStart), length: Int(field.keyLength))!
+            var key = self.bytes.getSlice(
+                at: self.bytes.readerIndex + Int(field.keyStart), length: Int(field.keyLength))!
             var value = self.bytes.getSlice(
                 at: self.bytes.readerIndex + Int(field.valueStart), length: Int(field.valueLength))!
             buffer.writeBuffer(&key)

@@ -21,7 +21,8 @@ public struct AMIClientConfiguration: Sendable {
 
     public init(
         host: String, port: Int = 5038, login: AMIConnectionStateMachine.Configuration,
-        encoding: AMITextEncoding = .cp1251, pingInterval: Duration = .seconds(20), actionTimeout: Duration = .seconds(10),
+        encoding: AMITextEncoding = .cp1251, pingInterval: Duration = .seconds(20),
+        actionTimeout: Duration = .seconds(10),
         connectTimeout: Duration = .seconds(5), reconcileOnConnect: Bool = true
     ) {
         self.host = host
@@ -79,7 +80,8 @@ public final class AMIClient: Sendable {
     }
 
     public init(
-        configuration: AMIClientConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        configuration: AMIClientConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
     ) {
         self.configuration = configuration
@@ -189,7 +191,9 @@ public final class AMIClient: Sendable {
                 for (id, pending) in self.pending where now >= pending.deadline {
                     self.pending[id] = nil
                     pending.reply?.resume(throwing: AMIError(.actionTimeout, "no response in time"))
-                    if pending.isReconcile { self.logger.warning("CoreShowChannels got no response, calls in progress not reconciled") }
+                    if pending.isReconcile {
+                        self.logger.warning("CoreShowChannels got no response, calls in progress not reconciled")
+                    }
                 }
             case .command(let name, let fields, let reply):
                 guard self.machine.isReady, let writer = self.session?.writer else {
@@ -251,7 +255,8 @@ public final class AMIClient: Sendable {
                     await self.run(self.machine.bannerReceived(""), group: &group)
                 }
                 if message.skippedLines > 0 {
-                    self.logger.debug("AMI lines skipped in a block", metadata: ["ami.skipped": "\(message.skippedLines)"])
+                    self.logger.debug(
+                        "AMI lines skipped in a block", metadata: ["ami.skipped": "\(message.skippedLines)"])
                 }
                 await self.run(self.machine.messageReceived(message), group: &group)
             }
@@ -263,7 +268,8 @@ public final class AMIClient: Sendable {
             case .connect:
                 self.connect(group: &group)
             case .scheduleReconnect(let after, let attempt, _):
-                self.logger.debug("AMI reconnect scheduled", metadata: ["ami.attempt": "\(attempt)", "ami.delay": "\(after)"])
+                self.logger.debug(
+                    "AMI reconnect scheduled", metadata: ["ami.attempt": "\(attempt)", "ami.delay": "\(after)"])
                 self.reconnectAt = self.clock.now.advanced(by: after)
             case .close(let error):
                 self.closingError = error
@@ -273,7 +279,9 @@ public final class AMIClient: Sendable {
                         metadata: ["ami.host": "\(self.client.configuration.host)", "error": "\(error)"])
                 }
                 self.session?.channel?.close(promise: nil)
-            case .none, .send, .loggedIn, .deliver:
+            case .none:
+                break
+            case .send, .loggedIn, .deliver:
                 assertionFailure("\(action) needs run(_:)")
             }
         }
@@ -369,7 +377,8 @@ public final class AMIClient: Sendable {
             let configuration = self.client.configuration
             let sink = self.client.inputSink
             let eventLoopGroup = self.client.group
-            self.logger.debug("AMI connecting", metadata: ["ami.host": "\(configuration.host)", "ami.port": "\(configuration.port)"])
+            self.logger.debug(
+                "AMI connecting", metadata: ["ami.host": "\(configuration.host)", "ami.port": "\(configuration.port)"])
             group.addTask {
                 do {
                     let timeout = TimeAmount.milliseconds(

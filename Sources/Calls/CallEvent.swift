@@ -14,12 +14,15 @@ public enum CallEvent: Sendable, Equatable {
     case recording(callID: String, path: String)
     /// The call is over: every channel of it hung up.
     case ended(Call)
+    /// The call turned out to be part of another (a phone that picked up a ringing call, a transfer target):
+    /// it will not end on its own; forget it.
+    case absorbed(callID: String, into: String)
 
     public var callID: String {
         switch self {
         case .started(let call), .ended(let call): return call.id
         case .ringing(let id, _, _), .ringStopped(let id, _), .answered(let id, _, _), .transferred(let id, _, _, _),
-            .recording(let id, _):
+            .recording(let id, _), .absorbed(let id, _):
             return id
         }
     }

@@ -67,7 +67,8 @@ public struct CallTracker: Sendable {
             self.originateResponse(message)
         case "AgentConnect":
             // The queue's own moment of connection: later than the phone's answer by the time the bridge took.
-            if let uniqueid = self.channel(for: message, at: time, &events), let callID = self.channels[uniqueid]?.callID,
+            if let uniqueid = self.channel(for: message, at: time, &events),
+                let callID = self.channels[uniqueid]?.callID,
                 let answered = self.calls[callID]?.answeredAt, time > answered, time - answered < 60
             {
                 self.calls[callID]?.answeredAt = time
@@ -147,7 +148,9 @@ public struct CallTracker: Sendable {
         if parsed.isLocal { return .virtual }
         let endpoint = parsed.endpoint
         if self.configuration.isTrunk(endpoint) { return .trunk(endpoint) }
-        if CallTrackerConfiguration.contextMatches(context, self.configuration.trunkContexts) { return .trunk(endpoint) }
+        if CallTrackerConfiguration.contextMatches(context, self.configuration.trunkContexts) {
+            return .trunk(endpoint)
+        }
         if self.configuration.isExtension(endpoint) { return .phone(endpoint) }
         if CallTrackerConfiguration.contextMatches(context, self.configuration.internalContexts),
             self.configuration.isExtension(callerNum)
@@ -268,7 +271,7 @@ public struct CallTracker: Sendable {
         if channel.dialledBy == nil, let caller, caller != destination {
             channel.dialledBy = caller
             // A channel that was dialled is a leg of the caller's call, whatever its Linkedid says.
-            self.move(destination, to: self.channels[caller]?.callID ?? channel.callID)
+            self.move(destination, to: self.channels[caller]?.callID ?? channel.callID, &events)
             channel.callID = self.channels[destination]!.callID
             self.channels[destination] = channel
         }
@@ -281,7 +284,9 @@ public struct CallTracker: Sendable {
             endedAt: nil, destination: channel.party)
         call.legs[destination] = leg
         call.legOrder.append(destination)
-        if case .trunk(let endpoint) = channel.kind, call.type == .outgoing, call.trunk.isEmpty { call.trunk = endpoint }
+        if case .trunk(let endpoint) = channel.kind, call.type == .outgoing, call.trunk.isEmpty {
+            call.trunk = endpoint
+        }
         if call.type == .internal, case .trunk(let endpoint) = channel.kind, call.fromLocal,
             let origin = call.origin, parent == origin
         {
@@ -352,7 +357,9 @@ public struct CallTracker: Sendable {
     }
 
     mutating func markRinging(_ uniqueid: String, at time: Double, _ events: inout [CallEvent]) {
-        guard var channel = self.channels[uniqueid], !channel.rang, !channel.answered, channel.isLocalPhone else { return }
+        guard var channel = self.channels[uniqueid], !channel.rang, !channel.answered, channel.isLocalPhone else {
+            return
+        }
         channel.rang = true
         self.channels[uniqueid] = channel
         guard var call = self.calls[channel.callID] else { return }
@@ -390,7 +397,9 @@ public struct CallTracker: Sendable {
             call.answeredAt = time
             call.callerGaveUp = false
         }
-        if call.legs[uniqueid] != nil && call.legs[uniqueid]!.answeredAt == nil { call.legs[uniqueid]!.answeredAt = time }
+        if call.legs[uniqueid] != nil && call.legs[uniqueid]!.answeredAt == nil {
+            call.legs[uniqueid]!.answeredAt = time
+        }
         // The caller talked too, if it is an office phone.
         if let origin = call.origin, let caller = self.channels[origin], caller.isLocalPhone,
             !call.talked.contains(where: { $0.number == caller.number })
@@ -427,7 +436,7 @@ public struct CallTracker: Sendable {
             let target = self.channel(for: message, prefix: "Target", at: time, &events),
             let targetChannel = self.channels[target]
         else { return }
-        self.move(picker, to: targetChannel.callID)
+        self.move(picker, to: targetChannel.callID, &events)
         let dialler = self.channels[target]?.dialledBy ?? self.calls[targetChannel.callID]?.origin
         self.channels[picker]?.dialledBy = dialler
         self.stopRinging(target, at: time, &events)
@@ -455,7 +464,7 @@ public struct CallTracker: Sendable {
         var to = ""
         if let target, var targetChannel = self.channels[target] {
             // The target now talks with the transferee: it becomes a leg of the transferee's call.
-            self.move(target, to: callID)
+            self.move(target, to: callID, &events)
             targetChannel = self.channels[target]!
             to = targetChannel.number
             if var call = self.calls[callID], call.legs[target] == nil, targetChannel.isReal {
@@ -480,8 +489,9 @@ public struct CallTracker: Sendable {
         events.append(.transferred(callID: callID, from: from, to: to, kind: .attended))
     }
 
-    /// Moves a channel into another call (a dialled leg, a pickup, a transfer target). The call it leaves may end.
-    mutating func move(_ uniqueid: String, to callID: String) {
+    /// Moves a channel into another call (a dialled leg, a pickup, a transfer target). A call left with nothing
+    /// is absorbed into the other.
+    mutating func move(_ uniqueid: String, to callID: String, _ events: inout [CallEvent]) {
         guard var channel = self.channels[uniqueid], channel.callID != callID, self.calls[callID] != nil else { return }
         let previous = channel.callID
         self.calls[previous]?.members.remove(uniqueid)
@@ -491,6 +501,7 @@ public struct CallTracker: Sendable {
         if let old = self.calls[previous], old.members.isEmpty {
             // A call made of nothing but this channel was never a call of its own.
             self.calls[previous] = nil
+            if old.origin != nil { events.append(.absorbed(callID: previous, into: callID)) }
         }
     }
 
@@ -604,7 +615,9 @@ public struct CallTracker: Sendable {
             for id in members.sorted() {
                 guard let channel = self.channels[id], let callID = Optional(channel.callID) else { continue }
                 if self.calls[callID]?.answeredAt == nil { self.calls[callID]?.answeredAt = channel.createdAt }
-                if channel.isLocalPhone, self.calls[callID]?.talked.contains(where: { $0.number == channel.number }) == false {
+                if channel.isLocalPhone,
+                    self.calls[callID]?.talked.contains(where: { $0.number == channel.number }) == false
+                {
                     self.calls[callID]?.talked.append(channel.party)
                 }
             }

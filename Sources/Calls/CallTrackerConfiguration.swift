@@ -17,7 +17,9 @@ public struct CallTrackerConfiguration: Sendable, Equatable {
     public init(
         extensions: [DialPattern] = ["_XX", "_XXX", "_XXXX", "_XXXXX"].map(DialPattern.init),
         internalContexts: [String] = ["from-internal", "from-internal-*", "ext-local", "default"],
-        trunkContexts: [String] = ["from-trunk", "from-trunk-*", "from-pstn", "from-pstn-*", "from-did-direct", "ext-did*"],
+        trunkContexts: [String] = [
+            "from-trunk", "from-trunk-*", "from-pstn", "from-pstn-*", "from-did-direct", "ext-did*",
+        ],
         trunks: [DialPattern] = [], timeZone: String? = nil
     ) {
         self.extensions = extensions

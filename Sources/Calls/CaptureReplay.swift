@@ -16,7 +16,9 @@ public struct CaptureReplay: Sendable {
     public private(set) var malformed: [AMIMalformedBlock] = []
     public private(set) var banner: String?
 
-    public init(configuration: CallTrackerConfiguration = CallTrackerConfiguration(), encoding: AMITextEncoding = .cp1251) {
+    public init(
+        configuration: CallTrackerConfiguration = CallTrackerConfiguration(), encoding: AMITextEncoding = .cp1251
+    ) {
         self.tracker = CallTracker(configuration: configuration)
         self.decoder = AMIFrameDecoder(encoding: encoding)
     }

@@ -19,7 +19,8 @@ public struct AMIConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 5038, username: String = "callhook", secret: String = "",
         authentication: AMIConnectionStateMachine.Authentication = .md5, events: String = "on",
-        encoding: AMITextEncoding = .cp1251, pingInterval: Duration = .seconds(20), reconnectMaximum: Duration = .seconds(30)
+        encoding: AMITextEncoding = .cp1251, pingInterval: Duration = .seconds(20),
+        reconnectMaximum: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port

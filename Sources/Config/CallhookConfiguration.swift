@@ -103,7 +103,8 @@ public struct CallhookConfiguration: Sendable {
         if let list = try section.strings("trunks") { calls.trunks = list.map(DialPattern.init) }
         if let zone = try section.string("timezone") {
             guard TimeZone(identifier: zone) != nil else {
-                throw ConfigurationError(path: "calls.timezone", message: "unknown time zone \(zone) (e.g. Europe/Moscow)")
+                throw ConfigurationError(
+                    path: "calls.timezone", message: "unknown time zone \(zone) (e.g. Europe/Moscow)")
             }
             calls.timeZone = zone
         }

@@ -39,6 +39,7 @@ public final class AMIPeer: Sendable {
         var channelOrder: [String] = []
         var actions: [AMIMessage] = []
         var answersPing = true
+        var holdGreetings = false
         var nextChallenge = 100_000_001
     }
 
@@ -100,6 +101,11 @@ public final class AMIPeer: Sendable {
     /// Whether Ping gets an answer (off: a link that looks alive but is dead).
     public func answerPings(_ answer: Bool) {
         self.state.withLock { $0.answersPing = answer }
+    }
+
+    /// Whether new connections wait for their banner (a PBX still starting): clients connect but cannot log in.
+    public func holdGreetings(_ hold: Bool) {
+        self.state.withLock { $0.holdGreetings = hold }
     }
 
     /// Actions received so far, in order (Login and Challenge included).
@@ -165,6 +171,7 @@ public final class AMIPeer: Sendable {
                 self.state.withLock {
                     $0.connections[id] = Connection(writer: outbound, channel: connection.channel)
                 }
+                while self.state.withLock({ $0.holdGreetings }) { try await Task.sleep(for: .milliseconds(10)) }
                 try await outbound.write(ByteBuffer(string: "Asterisk Call Manager/\(self.configuration.version)\r\n"))
                 for try await frame in inbound {
                     guard case .message(let message) = frame, message.kind == .action else { continue }

@@ -32,7 +32,8 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: "jsonl or table.")
     var format: Format = .jsonl
 
-    @Option(name: .long, help: "The PBX's time zone for the times printed (default: calls.timezone, else the system's).")
+    @Option(
+        name: .long, help: "The PBX's time zone for the times printed (default: calls.timezone, else the system's).")
     var timezone: String?
 
     func run() throws {
@@ -86,16 +87,22 @@ struct ReplayCommand: ParsableCommand {
 
 /// One line of `--format table`.
 struct TableRow {
-    static let header = "ENDED                      CALL ID               TYPE      FROM -> TO                     ANSWERED  STATUS  DURATION  BILLSEC  RANG / TALKED"
+    static let header =
+        "ENDED                      CALL ID               TYPE      FROM -> TO                     ANSWERED  STATUS  DURATION  BILLSEC  RANG / TALKED"
 
     let line: String
 
     init(_ call: Call, _ format: CallTimeFormat) {
-        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s.padding(toLength: n, withPad: " ", startingAt: 0) }
-        let parties = "\(call.rang.map(\.number).joined(separator: ",")) / \(call.talked.map(\.number).joined(separator: ","))"
-        self.line = pad(call.endedAt.map(format.string) ?? "", 27) + pad(call.id, 22) + pad(call.type.code, 10)
+        func pad(_ s: String, _ n: Int) -> String {
+            s.count >= n ? s + " " : s.padding(toLength: n, withPad: " ", startingAt: 0)
+        }
+        let parties =
+            "\(call.rang.map(\.number).joined(separator: ",")) / \(call.talked.map(\.number).joined(separator: ","))"
+        self.line =
+            pad(call.endedAt.map(format.string) ?? "", 27) + pad(call.id, 22) + pad(call.type.code, 10)
             + pad("\(call.from) -> \(call.to)", 31) + pad(call.wasAnswered ? "yes" : "no", 10) + pad(call.statusCode, 8)
             + pad("\(call.duration)s", 10) + pad("\(call.billsec)s", 9) + parties
-            + (call.trunk.isEmpty ? "" : "  trunk \(call.trunk)") + (call.records.isEmpty ? "" : "  rec \(call.records.count)")
+            + (call.trunk.isEmpty ? "" : "  trunk \(call.trunk)")
+            + (call.records.isEmpty ? "" : "  rec \(call.records.count)")
     }
 }

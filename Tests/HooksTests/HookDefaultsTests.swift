@@ -1,6 +1,6 @@
 import Hooks
-import PBX
 import JSON
+import PBX
 import Testing
 
 @Suite struct PhoneNumberRulesTests {
