@@ -184,9 +184,27 @@ public struct CallTracker: Sendable {
 
     /// The Unix time a Uniqueid (`1781704172.3807878`) was made at, when it has that shape.
     static func uniqueidTime(_ uniqueid: String) -> Double? {
-        let tail = uniqueid.split(separator: "-").last ?? Substring(uniqueid)
-        guard let dot = tail.firstIndex(of: "."), let seconds = Double(tail[..<dot]) else { return nil }
-        return seconds
+        // "[systemname-]1781704172.3807878": the digits before the dot, after any system name. Read byte by
+        // byte: this runs for every event of a replay.
+        var seconds: Int64 = 0
+        var digits = 0
+        for byte in uniqueid.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                guard digits < 12 else { return nil }
+                seconds = seconds * 10 + Int64(byte - UInt8(ascii: "0"))
+                digits += 1
+            case UInt8(ascii: "."):
+                return digits > 0 ? Double(seconds) : nil
+            case UInt8(ascii: "-"):
+                seconds = 0
+                digits = 0
+            default:
+                seconds = 0
+                digits = 0
+            }
+        }
+        return nil
     }
 
     mutating func add(_ channel: Channel, at time: Double, _ events: inout [CallEvent]) {
