@@ -185,3 +185,54 @@ final class TemporaryDirectory {
         #expect(result.stderr.contains("callhook.yaml: hooks.timeout_ms: must be a whole number"))
     }
 }
+
+@Suite(.serialized) struct ReplayCLITests {
+    static let fixtures = CLI.repository.appendingPathComponent("Tests/Fixtures/ami")
+
+    @Test func jsonlHasOneCallPerLineAndNothingElse() throws {
+        let result = try CLI.run(["replay", Self.fixtures.appendingPathComponent("pyfreepbx_queue.ami").path, "--timezone", "UTC"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 1)
+        let call = try JSONParser.parse(String(lines[0]))
+        #expect(call["id"] == "1781704152.3807872")
+        #expect(call["from"] == "7007")
+        #expect(call["to"] == "88")
+        #expect(call["type_code"] == "internal")
+        #expect(call["was_answered"] == true)
+        #expect(call["rang"] == [["number": "7006", "channel": "PJSIP/7006-001600e8"]])
+        #expect(call["talked"] == [
+            ["number": "7007", "channel": "PJSIP/7007-001600e7"], ["number": "7006", "channel": "PJSIP/7006-001600eb"],
+        ])
+        #expect(call["status_code"] == "200")
+        #expect(call["duration"] == 40)
+        #expect(call["billsec"] == 12)
+        #expect(call["started_at"] == "2026-06-17T13:49:12+00:00")
+        #expect(result.stderr.contains("113 events, 1 calls ended"))
+    }
+
+    @Test func readsStdinInTheOrderCallsEnd() throws {
+        var capture = Data()
+        for name in ["pyfreepbx_missed.ami", "pyfreepbx_answered.ami"] {
+            capture.append(try Data(contentsOf: Self.fixtures.appendingPathComponent(name)))
+        }
+        let result = try CLI.run(["replay", "-", "--timezone", "Europe/Moscow"], stdin: String(decoding: capture, as: UTF8.self))
+        #expect(result.status == 0)
+        let calls = try result.stdout.split(separator: "\n").map { try JSONParser.parse(String($0)) }
+        #expect(calls.map { $0["status_code"] } == ["603", "200"])
+        #expect(calls.first?["started_at"]?.stringValue?.hasSuffix("+03:00") == true)
+    }
+
+    @Test func tableIsForPeople() throws {
+        let result = try CLI.run(["replay", Self.fixtures.appendingPathComponent("pyfreepbx_abandoned.ami").path, "--format", "table", "--timezone", "UTC"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("7005 -> 99"))
+        #expect(result.stdout.contains("304"))
+    }
+
+    @Test func aMissingFileIsAClearError() throws {
+        let result = try CLI.run(["replay", "/nonexistent/capture.ami"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot read /nonexistent/capture.ami"))
+    }
+}
