@@ -8,10 +8,9 @@ import Testing
     /// Incoming call to a ring-all group: 101 and 102 ring, 102 answers, 101 stops ringing.
     @Test func ringAllGroup() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
-        let p102 = s.channel("PJSIP/102-00000003", caller: "102", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
+        let p102 = s.phone("102", in: trunk)
         s.newchannel(p101, state: 0)
         s.newchannel(p102, state: 0)
         s.dialBegin(trunk, p101)
@@ -45,15 +44,14 @@ import Testing
     /// A sequential (hunt) group: 101 rings unanswered, then 102 rings and answers.
     @Test func sequentialGroup() {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
         s.newchannel(p101, state: 0)
         s.dialBegin(trunk, p101)
         s.newstate(p101, 5)
         s.dialEnd(trunk, p101, "NOANSWER", after: 15)
         s.hangup(p101, cause: 19, after: 0)
-        let p102 = s.channel("PJSIP/102-00000003", caller: "102", exten: "s", context: "from-internal", linked: trunk)
+        let p102 = s.phone("102", in: trunk)
         s.ringAndAnswer(trunk, p102, bridge: "b2")
         s.hangup(p102, after: 30)
         s.hangup(trunk, after: 0)
@@ -64,9 +62,8 @@ import Testing
     /// Nobody picks up an incoming call; the caller hangs up while 101 rings: a missed call.
     @Test func missedIncomingCall() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
         s.newchannel(p101, state: 0)
         s.dialBegin(trunk, p101)
         s.newstate(p101, 5)
@@ -126,16 +123,15 @@ import Testing
     /// 101 answers an incoming call, then blind-transfers it to 102, who answers.
     @Test func blindTransfer() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
         s.ringAndAnswer(trunk, p101, bridge: "b1")
         s.feed(
             [("Event", "BlindTransfer"), ("Result", "Success")]
                 + p101.fields("Transferer", state: 6) + trunk.fields("Transferee", state: 6)
                 + [("IsExternal", "No"), ("Context", "from-internal"), ("Extension", "102"), ("BridgeUniqueid", "b1")])
         s.hangup(p101, after: 0)
-        let p102 = s.channel("PJSIP/102-00000003", caller: "102", exten: "s", context: "from-internal", linked: trunk)
+        let p102 = s.phone("102", in: trunk)
         s.ringAndAnswer(trunk, p102, bridge: "b2")
         s.hangup(trunk, after: 40)
         s.hangup(p102, after: 0)
@@ -154,9 +150,8 @@ import Testing
     /// to 102. The consultation is an internal call of its own.
     @Test func attendedTransfer() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
         s.ringAndAnswer(trunk, p101, bridge: "bA")
         let consult = s.channel("PJSIP/101-00000003", caller: "101", exten: "102", context: "from-internal")
         s.newchannel(consult)
@@ -187,9 +182,8 @@ import Testing
     /// 101's phone rings; 103 picks the call up with *8.
     @Test func pickup() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
         s.newchannel(p101, state: 0)
         s.dialBegin(trunk, p101)
         s.newstate(p101, 5)
@@ -212,8 +206,7 @@ import Testing
     /// The call is forwarded to a mobile: a Local channel dials out through the trunk, the mobile answers.
     @Test func forwardedToAMobile() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
+        let trunk = s.incoming()
         let local1 = s.channel(
             "Local/89031234567@from-internal-00000001;1", caller: "79161234567", exten: "89031234567",
             context: "from-internal", linked: trunk)
@@ -244,9 +237,8 @@ import Testing
     /// 101 has Do Not Disturb: the dial fails at once with BUSY; the caller hears the busy tone and hangs up.
     @Test func doNotDisturb() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
         s.newchannel(p101, state: 0)
         s.dialBegin(trunk, p101)
         s.dialEnd(trunk, p101, "BUSY")
@@ -260,10 +252,9 @@ import Testing
     /// A queue leg that did not answer, reported after another leg answered, does not undo the answer.
     @Test func lateNoAnswerKeepsTheAnswer() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let a = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
-        let b = s.channel("PJSIP/102-00000003", caller: "102", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let a = s.phone("101", in: trunk)
+        let b = s.phone("102", in: trunk)
         s.newchannel(b, state: 0)
         s.dialBegin(trunk, b)
         s.newstate(b, 5)
@@ -298,9 +289,8 @@ import Testing
     /// The link was down while a call ended: after the reconnect, CoreShowChannels no longer lists its channels.
     @Test func callsThatEndedDuringAnOutageEndOnce() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
         s.ringAndAnswer(trunk, p101, bridge: "b1")
         #expect(s.tracker.callsInProgress == 1)
         let events = s.tracker.reconcile(channels: [], at: s.time + 120)
@@ -319,9 +309,8 @@ import Testing
     /// picked up from the channel list.
     @Test func callsInProgressAreKeptAndNewOnesAdded() throws {
         var s = Scenario()
-        let trunk = s.channel("PJSIP/mts-00000001", caller: "79161234567", exten: "74951234567", context: "from-pstn")
-        s.newchannel(trunk)
-        let p101 = s.channel("PJSIP/101-00000002", caller: "101", exten: "s", context: "from-internal", linked: trunk)
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
         s.ringAndAnswer(trunk, p101, bridge: "b1")
         let newcomer = s.channel("PJSIP/102-00000009", caller: "102", exten: "89031234567", context: "from-internal")
         func show(_ c: Chan, bridge: String) -> AMIMessage {

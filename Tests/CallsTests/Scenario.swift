@@ -1,5 +1,6 @@
 import AMI
 import Calls
+import Foundation
 
 /// A channel in a hand-written scenario.
 struct Chan {
@@ -38,6 +39,21 @@ struct Scenario {
         return Chan(
             name: name, uniqueid: uniqueid, linkedid: linked?.linkedid ?? uniqueid, callerNum: caller, exten: exten,
             context: context)
+    }
+
+    /// An incoming call from `caller` to the DID `did` on trunk `mts`: the trunk channel, already announced.
+    mutating func incoming(from caller: String = "79161234567", did: String = "74951234567") -> Chan {
+        let trunk = self.channel(
+            "PJSIP/mts-\(String(format: "%08x", self.nextID))", caller: caller, exten: did, context: "from-pstn")
+        self.newchannel(trunk)
+        return trunk
+    }
+
+    /// Office phone `number`'s channel in `call` (not announced yet).
+    mutating func phone(_ number: String, in call: Chan, dialling exten: String = "s") -> Chan {
+        self.channel(
+            "PJSIP/\(number)-\(String(format: "%08x", self.nextID))", caller: number, exten: exten,
+            context: "from-internal", linked: call)
     }
 
     mutating func feed(_ fields: [(String, String)], after seconds: Double = 1) {
