@@ -308,12 +308,33 @@ public struct CallTracker: Sendable {
         if call.type == .internal, case .trunk(let endpoint) = channel.kind, call.fromLocal,
             let origin = call.origin, parent == origin
         {
-            // A local phone dialled straight out through a trunk.
+            // A local phone dialled straight out through a trunk (or, after a click-to-call Originate reached it,
+            // the dialplan dialled the client for it).
             call.type = .outgoing
             call.toLocal = false
             if call.trunk.isEmpty { call.trunk = endpoint }
         }
+        if call.type == .outgoing && (call.to.isEmpty || self.configuration.isExtension(call.to)),
+            case .trunk = channel.kind
+        {
+            // The number dialled out: the end of the dial string (`mts/89161234567`), else the line's caller id.
+            let dialled = message["DialString"].map { Self.number(inDialString: $0) } ?? ""
+            call.to = !dialled.isEmpty ? dialled : channel.number
+            call.legs[destination]?.to = call.to
+        }
         self.calls[channel.callID] = call
+    }
+
+    /// `PJSIP/89161234567@mts` or `mts/89161234567` → `89161234567`; "" when the string names no number.
+    static func number(inDialString dialString: String) -> String {
+        var part = Substring(dialString)
+        if let slash = part.lastIndex(of: "/") { part = part[part.index(after: slash)...] }
+        if let at = part.firstIndex(of: "@") {
+            let user = part[..<at]
+            part = user.contains(where: \.isNumber) ? user : part[part.index(after: at)...]
+        }
+        let number = part.prefix { $0.isNumber || $0 == "+" || $0 == "#" || $0 == "*" }
+        return number.filter(\.isNumber).count >= 3 ? String(number) : ""
     }
 
     func trunkName(_ channel: Channel) -> String? {
@@ -411,7 +432,9 @@ public struct CallTracker: Sendable {
         channel.answered = true
         self.channels[uniqueid] = channel
         guard var call = self.calls[channel.callID] else { return }
-        if call.answeredAt == nil {
+        // The caller's own phone picking up (a click-to-call rings the employee first) is not the call's answer.
+        let isCaller = uniqueid == call.origin
+        if call.answeredAt == nil && !isCaller {
             call.answeredAt = time
             call.callerGaveUp = false
         }
@@ -695,8 +718,10 @@ extension CallTracker {
                     break
                 }
             }
+            // An incoming call that arrived without a DID went to the phones that took it.
+            let to = self.to.isEmpty ? (self.talked.first ?? self.rang.first)?.number ?? "" : self.to
             return Call(
-                id: self.id, channelID: self.origin ?? "", from: self.from, to: self.to, fromLocal: self.fromLocal,
+                id: self.id, channelID: self.origin ?? "", from: self.from, to: to, fromLocal: self.fromLocal,
                 toLocal: self.toLocal, trunk: self.trunk, type: self.type, startedAt: self.startedAt,
                 answeredAt: self.answeredAt, endedAt: self.endedAt, rang: self.rang, talked: self.talked,
                 conversations: self.legOrder.compactMap { self.legs[$0] }.map { leg in

@@ -5,7 +5,7 @@ import Foundation
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `callhook bench ami`: decode and track speed on a large capture, and the memory a call in progress costs.
@@ -42,11 +42,13 @@ struct AMIBench: ParsableCommand {
     func run() throws {
         let templates = try Self.templates.map { name -> String in
             guard let data = FileManager.default.contents(atPath: self.fixtures + "/" + name) else {
-                throw Failure(message: "cannot read \(self.fixtures)/\(name) (run from the repository, or give --fixtures)")
+                throw Failure(
+                    message: "cannot read \(self.fixtures)/\(name) (run from the repository, or give --fixtures)")
             }
             return String(decoding: data, as: UTF8.self)
         }
-        Output.out("callhook bench ami: building a capture of \(self.megabytes) MB from \(templates.count) real captures...")
+        Output.out(
+            "callhook bench ami: building a capture of \(self.megabytes) MB from \(templates.count) real captures...")
         let (capture, copies) = Self.build(templates, bytes: self.megabytes << 20)
         let megabytes = Double(capture.readableBytes) / 1_048_576
         Output.out(String(format: "capture: %.1f MB, %d calls", megabytes, copies))
@@ -75,7 +77,8 @@ struct AMIBench: ParsableCommand {
         Output.out("one core, best of \(self.runs):")
         Output.out(
             String(
-                format: "  decode           %8.0f events/s  %7.1f MB/s   (target >= 300 MB/s)", Double(eventCount) / best.decode,
+                format: "  decode           %8.0f events/s  %7.1f MB/s   (target >= 300 MB/s)",
+                Double(eventCount) / best.decode,
                 megabytes / best.decode))
         Output.out(
             String(
@@ -155,7 +158,8 @@ struct AMIBench: ParsableCommand {
         }
         let after = Self.residentBytes()
         guard tracker.callsInProgress == self.calls else {
-            throw Failure(message: "expected \(self.calls) calls in progress, the tracker holds \(tracker.callsInProgress)")
+            throw Failure(
+                message: "expected \(self.calls) calls in progress, the tracker holds \(tracker.callsInProgress)")
         }
         withExtendedLifetime(tracker) {}
         withExtendedLifetime(messages) {}

@@ -190,7 +190,9 @@ final class TemporaryDirectory {
     static let fixtures = CLI.repository.appendingPathComponent("Tests/Fixtures/ami")
 
     @Test func jsonlHasOneCallPerLineAndNothingElse() throws {
-        let result = try CLI.run(["replay", Self.fixtures.appendingPathComponent("pyfreepbx_queue.ami").path, "--timezone", "UTC"])
+        let result = try CLI.run([
+            "replay", Self.fixtures.appendingPathComponent("pyfreepbx_queue.ami").path, "--timezone", "UTC",
+        ])
         #expect(result.status == 0)
         let lines = result.stdout.split(separator: "\n")
         #expect(lines.count == 1)
@@ -201,9 +203,11 @@ final class TemporaryDirectory {
         #expect(call["type_code"] == "internal")
         #expect(call["was_answered"] == true)
         #expect(call["rang"] == [["number": "7006", "channel": "PJSIP/7006-001600e8"]])
-        #expect(call["talked"] == [
-            ["number": "7007", "channel": "PJSIP/7007-001600e7"], ["number": "7006", "channel": "PJSIP/7006-001600eb"],
-        ])
+        #expect(
+            call["talked"] == [
+                ["number": "7007", "channel": "PJSIP/7007-001600e7"],
+                ["number": "7006", "channel": "PJSIP/7006-001600eb"],
+            ])
         #expect(call["status_code"] == "200")
         #expect(call["duration"] == 40)
         #expect(call["billsec"] == 12)
@@ -216,7 +220,8 @@ final class TemporaryDirectory {
         for name in ["pyfreepbx_missed.ami", "pyfreepbx_answered.ami"] {
             capture.append(try Data(contentsOf: Self.fixtures.appendingPathComponent(name)))
         }
-        let result = try CLI.run(["replay", "-", "--timezone", "Europe/Moscow"], stdin: String(decoding: capture, as: UTF8.self))
+        let result = try CLI.run(
+            ["replay", "-", "--timezone", "Europe/Moscow"], stdin: String(decoding: capture, as: UTF8.self))
         #expect(result.status == 0)
         let calls = try result.stdout.split(separator: "\n").map { try JSONParser.parse(String($0)) }
         #expect(calls.map { $0["status_code"] } == ["603", "200"])
@@ -224,7 +229,10 @@ final class TemporaryDirectory {
     }
 
     @Test func tableIsForPeople() throws {
-        let result = try CLI.run(["replay", Self.fixtures.appendingPathComponent("pyfreepbx_abandoned.ami").path, "--format", "table", "--timezone", "UTC"])
+        let result = try CLI.run([
+            "replay", Self.fixtures.appendingPathComponent("pyfreepbx_abandoned.ami").path, "--format", "table",
+            "--timezone", "UTC",
+        ])
         #expect(result.status == 0)
         #expect(result.stdout.contains("7005 -> 99"))
         #expect(result.stdout.contains("304"))

@@ -269,6 +269,71 @@ import Testing
         #expect(numbers(call.talked) == ["101"])
     }
 
+    /// Click-to-call the way Callhook places it: Originate of Local/101@from-internal, which rings 101 first;
+    /// when 101 picks up, the dialplan dials the client through the trunk; the client answers.
+    @Test func clickToCallThroughALocalOriginate() throws {
+        var s = Scenario()
+        s.tracker.originateSent(actionID: "callhook-9")
+        let l1 = s.channel(
+            "Local/101@from-internal-00000001;1", caller: "89161234567", exten: "101", context: "from-internal")
+        let l2 = s.channel(
+            "Local/101@from-internal-00000001;2", caller: "89161234567", exten: "101", context: "from-internal",
+            linked: l1)
+        s.newchannel(l1, state: 0)
+        s.newchannel(l2)
+        let p101 = s.phone("101", in: l1)
+        s.ringAndAnswer(l2, p101, bridge: "b1")
+        s.feed([
+            ("Event", "OriginateResponse"), ("ActionID", "callhook-9"), ("Response", "Success"), ("Channel", l1.name),
+            ("Uniqueid", l1.uniqueid),
+        ])
+        let out = s.channel(
+            "PJSIP/mts-00000009", caller: "89161234567", exten: "s", context: "from-internal", linked: l1)
+        s.newchannel(out, state: 0)
+        s.feed(
+            [("Event", "DialBegin")] + l1.fields(state: 6) + out.fields("Dest", state: 0) + [
+                ("DialString", "mts/89161234567")
+            ])
+        #expect(s.tracker.callsInProgress == 1)
+        s.newstate(out, 6, after: 9)
+        s.dialEnd(l1, out, "ANSWER", after: 0)
+        s.hangup(p101, after: 120)
+        s.hangup(out, after: 0)
+        s.hangup(l1, after: 0)
+        s.hangup(l2, after: 0)
+        let call = try #require(s.ended.first)
+        #expect(s.ended.count == 1)
+        #expect(call.type == .outgoing)
+        #expect((call.from, call.to, call.trunk) == ("101", "89161234567", "mts"))
+        #expect(call.originated)
+        #expect(call.wasAnswered, "the client answered")
+        #expect(call.billsec == 120, "counted from the client's answer, not the employee's")
+        #expect(numbers(call.talked) == ["101"])
+        #expect(call.statusCode == "200")
+    }
+
+    /// Click-to-call where the employee picks up but the client does not answer.
+    @Test func clickToCallNotAnsweredByTheClient() throws {
+        var s = Scenario()
+        let p101 = s.channel("PJSIP/101-00000001", caller: "101", exten: "s", context: "from-internal")
+        s.newchannel(p101, state: 6)
+        let out = s.channel(
+            "PJSIP/mts-00000002", caller: "89161234567", exten: "s", context: "from-internal", linked: p101)
+        s.newchannel(out, state: 0)
+        s.feed(
+            [("Event", "DialBegin")] + p101.fields(state: 6) + out.fields("Dest", state: 0) + [
+                ("DialString", "mts/89161234567")
+            ])
+        s.dialEnd(p101, out, "NOANSWER", after: 30)
+        s.hangup(out, cause: 19, after: 0)
+        s.hangup(p101, after: 0)
+        let call = try #require(s.ended.first)
+        #expect(call.type == .outgoing)
+        #expect(call.to == "89161234567")
+        #expect(!call.wasAnswered)
+        #expect(call.statusCode == "480")
+    }
+
     /// Click-to-call: the tracker marks the call the Originate placed.
     @Test func originatedCallIsMarked() throws {
         var s = Scenario()
