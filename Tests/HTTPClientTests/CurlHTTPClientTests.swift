@@ -1,0 +1,107 @@
+import HTTPClient
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+import Testing
+
+/// A local HTTP server for the client to talk to, on a free port of 127.0.0.1.
+func withServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> Void) async throws {
+    let port = Mutex<Int?>(nil)
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.run() }
+        while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
+        try await body(port.withLock { $0! })
+        group.cancelAll()
+    }
+}
+
+@Suite struct CurlHTTPClientTests {
+    static func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/echo") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            var headers = HTTPFields()
+            headers[.contentType] = request.headers[.contentType] ?? "none"
+            headers[HTTPField.Name("X-Method")!] = request.method.rawValue
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+        }
+        router.get("/status/{code}") { _, context -> Response in
+            let code = Int(context.parameters.get("code") ?? "") ?? 500
+            return Response(status: .init(code: code), body: .init(byteBuffer: ByteBuffer(string: "{\"code\":\(code)}")))
+        }
+        router.get("/slow") { _, _ -> String in
+            try await Task.sleep(for: .seconds(2))
+            return "late"
+        }
+        return router
+    }
+
+    @Test func postsABodyAndReadsStatusHeadersAndBody() async throws {
+        let client = CurlHTTPClient(threads: 2)
+        try await withServer(Self.router()) { port in
+            let body = Array(#"{"PHONE_NUMBER":"+79161234567","name":"Иван"}"#.utf8)
+            let response = try await client.send(
+                WebRequest(
+                    method: "POST", url: "http://127.0.0.1:\(port)/echo",
+                    headers: [("Content-Type", "application/json")], body: body))
+            #expect(response.status == 200)
+            #expect(response.body == body)
+            #expect(response.header("content-type") == "application/json")
+            #expect(response.header("X-Method") == "POST")
+        }
+    }
+
+    @Test func errorStatusesAreResponsesNotErrors() async throws {
+        let client = CurlHTTPClient()
+        try await withServer(Self.router()) { port in
+            for code in [401, 429, 503] {
+                let response = try await client.send(WebRequest(url: "http://127.0.0.1:\(port)/status/\(code)"))
+                #expect(response.status == code)
+                #expect(String(decoding: response.body, as: UTF8.self) == "{\"code\":\(code)}")
+            }
+        }
+    }
+
+    @Test func manyConcurrentRequests() async throws {
+        let client = CurlHTTPClient(threads: 4)
+        try await withServer(Self.router()) { port in
+            try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                for i in 0..<100 {
+                    group.addTask {
+                        try await client.send(
+                            WebRequest(method: "POST", url: "http://127.0.0.1:\(port)/echo", body: Array("\(i)".utf8))
+                        ).body
+                    }
+                }
+                var seen = Set<String>()
+                for try await body in group { seen.insert(String(decoding: body, as: UTF8.self)) }
+                #expect(seen == Set((0..<100).map(String.init)))
+            }
+        }
+    }
+
+    @Test func aTimeoutIsATransportError() async throws {
+        let client = CurlHTTPClient()
+        try await withServer(Self.router()) { port in
+            await #expect {
+                try await client.send(WebRequest(url: "http://127.0.0.1:\(port)/slow", timeout: .milliseconds(300)))
+            } throws: { ($0 as? HTTPClientError)?.kind == .timedOut }
+        }
+    }
+
+    @Test func aRefusedConnectionNamesTheHostOnly() async throws {
+        let client = CurlHTTPClient()
+        do {
+            _ = try await client.send(WebRequest(url: "http://127.0.0.1:1/rest/1/s3cretcode/user.get.json"))
+            Issue.record("should fail")
+        } catch let error as HTTPClientError {
+            #expect(error.kind == .couldNotConnect)
+            #expect(error.host == "127.0.0.1:1")
+            #expect(!error.description.contains("s3cretcode"))
+        }
+    }
+}
