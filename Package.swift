@@ -80,6 +80,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The Bitrix24 REST client: auth, limits, errors, batch.
+        .target(
+            name: "Bitrix24",
+            dependencies: ["HTTPClient", "JSON", .product(name: "Logging", package: "swift-log")]
+        ),
         // What every call is, from the AMI event stream (pure: no I/O, no clock).
         .target(
             name: "Calls",
