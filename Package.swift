@@ -90,11 +90,13 @@ let package = Package(
             name: "Calls",
             dependencies: ["AMI", "JSON", "PBX", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        // Local stand-ins for external systems: an AMI peer that plays captures.
+        // Local stand-ins for external systems: an AMI peer that plays captures, a Bitrix24 portal.
         .target(
             name: "Sandboxes",
             dependencies: [
-                "AMI",
+                "AMI", "JSON", "Bitrix24", "HTTPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,5 +159,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CallhookCLITests", dependencies: ["JSON", "TestSupport"]),
+        .target(
+            name: "SandboxSupport",
+            dependencies: ["Sandboxes", "Bitrix24", "HTTPClient", "JSON", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SandboxSupport"
+        ),
+        .testTarget(
+            name: "Bitrix24Tests",
+            dependencies: ["Bitrix24", "Sandboxes", "SandboxSupport", "HTTPClient", "JSON", "TestSupport"]
+        ),
     ]
 )

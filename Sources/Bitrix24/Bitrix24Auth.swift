@@ -29,7 +29,10 @@ public struct OAuthApplication: Sendable, Equatable {
     /// Where tokens are renewed: `https://oauth.bitrix.info/oauth/token/` for cloud portals.
     public var tokenEndpoint: String
 
-    public init(restEndpoint: String, clientID: String, clientSecret: String, tokenEndpoint: String = "https://oauth.bitrix.info/oauth/token/") {
+    public init(
+        restEndpoint: String, clientID: String, clientSecret: String,
+        tokenEndpoint: String = "https://oauth.bitrix.info/oauth/token/"
+    ) {
         self.restEndpoint = restEndpoint.hasSuffix("/") ? restEndpoint : restEndpoint + "/"
         self.clientID = clientID
         self.clientSecret = clientSecret

@@ -3,9 +3,9 @@ import JSON
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A Bitrix24 REST client: JSON over HTTPS (libcurl), inbound-webhook or OAuth auth with token renewal, the
@@ -29,24 +29,29 @@ public final class Bitrix24Client: Sendable {
         self.logger = logger
         self.timeout = timeout
         if case .oauth(let app) = auth {
-            self.tokens = TokenManager(app: app, store: tokenStore ?? InMemoryTokenStore(nil), http: http, logger: logger)
+            self.tokens = TokenManager(
+                app: app, store: tokenStore ?? InMemoryTokenStore(nil), http: http, logger: logger)
         } else {
             self.tokens = nil
         }
     }
 
     /// Calls `method` with `params` and returns its `result`. An expired OAuth token is renewed once on the way.
-    public func call(_ method: String, _ params: JSONValue = .object(JSONObject())) async throws(Bitrix24Error) -> JSONValue {
+    public func call(_ method: String, _ params: JSONValue = .object(JSONObject())) async throws(Bitrix24Error)
+        -> JSONValue
+    {
         try await self.response(method, params)["result"] ?? .null
     }
 
     /// The whole answer of a call: `result`, `time`, and `total`/`next` for lists.
     public func response(_ method: String, _ params: JSONValue) async throws(Bitrix24Error) -> JSONValue {
+        guard let tokens = self.tokens else { return try await self.attempt(method, params, token: nil) }
+        let token = try await tokens.accessToken()
         do {
-            return try await self.attempt(method, params)
-        } catch where error.disposition == .refreshToken && self.tokens != nil {
-            try await self.tokens!.refresh(reason: "expired_token")
-            return try await self.attempt(method, params)
+            return try await self.attempt(method, params, token: token)
+        } catch  where error.disposition == .refreshToken {
+            try await tokens.refresh(reason: "expired_token", failedToken: token)
+            return try await self.attempt(method, params, token: try await tokens.accessToken())
         }
     }
 
@@ -83,14 +88,15 @@ public final class Bitrix24Client: Sendable {
         return BatchResult(results: results, errors: errors)
     }
 
-    private func attempt(_ method: String, _ params: JSONValue) async throws(Bitrix24Error) -> JSONValue {
+    private func attempt(_ method: String, _ params: JSONValue, token: String?) async throws(Bitrix24Error) -> JSONValue
+    {
         var body = params.objectValue ?? JSONObject()
         let url: String
         switch self.auth {
         case .webhook(let base):
             url = (base.hasSuffix("/") ? base : base + "/") + method + ".json"
         case .oauth(let app):
-            body["auth"] = .string(try await self.tokens!.accessToken())
+            body["auth"] = .string(token ?? "")
             url = app.restEndpoint + method + ".json"
         }
         await self.limiter.acquire()
@@ -105,7 +111,8 @@ public final class Bitrix24Client: Sendable {
         } catch {
             let detail = (error as? HTTPClientError)?.description ?? "\(error)"
             self.logger.info(
-                "Bitrix24 unreachable", metadata: ["crm.method": "\(method)", "crm.error": "network", "error": "\(detail)"])
+                "Bitrix24 unreachable",
+                metadata: ["crm.method": "\(method)", "crm.error": "network", "error": "\(detail)"])
             throw Bitrix24Error(code: "network", message: detail, status: 0)
         }
         let parsed = try? JSONParser.parse(reply.body)
@@ -118,7 +125,8 @@ public final class Bitrix24Client: Sendable {
         if let parsed, let error = Bitrix24Error.from(body: parsed, status: reply.status) {
             if error.code == "QUERY_LIMIT_EXCEEDED" { self.limiter.saturate() }
             self.logger.info(
-                "Bitrix24 error", metadata: ["crm.method": "\(method)", "crm.error": "\(error.code)", "error": "\(error.message)"])
+                "Bitrix24 error",
+                metadata: ["crm.method": "\(method)", "crm.error": "\(error.code)", "error": "\(error.message)"])
             throw error
         }
         guard (200..<300).contains(reply.status), let parsed, parsed["result"] != nil else {
@@ -157,7 +165,7 @@ actor TokenManager {
     func accessToken() async throws(Bitrix24Error) -> String {
         let tokens = try await self.current()
         if tokens.expiresAt - 60 < Bitrix24Client.now() {
-            try await self.refresh(reason: "about to expire")
+            try await self.refresh(reason: "about to expire", failedToken: tokens.accessToken)
             return try await self.current().accessToken
         }
         return tokens.accessToken
@@ -180,10 +188,12 @@ actor TokenManager {
         return loaded
     }
 
-    func refresh(reason: String) async throws(Bitrix24Error) {
+    /// Renews the tokens because `failedToken` stopped working; nothing to do if they were renewed since.
+    func refresh(reason: String, failedToken: String) async throws(Bitrix24Error) {
+        if let cached, cached.accessToken != failedToken { return }
         if let renewal {
             do {
-                _ = try await renewal.value
+                self.cached = try await renewal.value
                 return
             } catch {
                 throw (error as? Bitrix24Error) ?? Bitrix24Error(code: "network", message: "\(error)", status: 0)
@@ -200,14 +210,17 @@ actor TokenManager {
             let separator = app.tokenEndpoint.contains("?") ? "&" : "?"
             let reply: WebResponse
             do {
-                reply = try await http.send(WebRequest(url: app.tokenEndpoint + separator + query, timeout: .seconds(30)))
+                reply = try await http.send(
+                    WebRequest(url: app.tokenEndpoint + separator + query, timeout: .seconds(30)))
             } catch {
                 throw Bitrix24Error(code: "network", message: "\(error)", status: 0)
             }
             let body = (try? JSONParser.parse(reply.body)) ?? .null
             if let error = Bitrix24Error.from(body: body, status: reply.status) { throw error }
-            guard let access = body["access_token"]?.stringValue, let refresh = body["refresh_token"]?.stringValue else {
-                throw Bitrix24Error(code: "invalid_grant", message: "the OAuth server gave no tokens", status: reply.status)
+            guard let access = body["access_token"]?.stringValue, let refresh = body["refresh_token"]?.stringValue
+            else {
+                throw Bitrix24Error(
+                    code: "invalid_grant", message: "the OAuth server gave no tokens", status: reply.status)
             }
             let lifetime = body["expires_in"]?.doubleValue ?? 3600
             return OAuthTokens(accessToken: access, refreshToken: refresh, expiresAt: Bitrix24Client.now() + lifetime)
@@ -221,8 +234,108 @@ actor TokenManager {
             self.logger.info("Bitrix24 OAuth token renewed", metadata: ["crm.reason": "\(reason)"])
         } catch {
             let failure = (error as? Bitrix24Error) ?? Bitrix24Error(code: "network", message: "\(error)", status: 0)
-            self.logger.error("Bitrix24 OAuth token renewal failed", metadata: ["crm.error": "\(failure.code)", "error": "\(failure.message)"])
+            self.logger.error(
+                "Bitrix24 OAuth token renewal failed",
+                metadata: ["crm.error": "\(failure.code)", "error": "\(failure.message)"])
             throw failure
         }
+    }
+}
+
+extension Bitrix24Client {
+    /// Files up to this size go inline as base64 (`FILE_CONTENT`); larger ones through the two-step upload.
+    public static let inlineRecordLimit = 2 << 20
+
+    /// Attaches a call recording (after `finish`): inline as base64 when small, otherwise by asking for an upload
+    /// URL and POSTing the file to it as multipart form data (field `fieldName`). Returns the portal's `FILE_ID`.
+    @discardableResult
+    public func attachRecord(callID: String, fileName: String, contents: [UInt8]) async throws(Bitrix24Error)
+        -> JSONValue
+    {
+        if contents.count <= Self.inlineRecordLimit {
+            let result = try await self.call(
+                "telephony.externalcall.attachRecord",
+                [
+                    "CALL_ID": .string(callID), "FILENAME": .string(fileName),
+                    "FILE_CONTENT": .string(Base64.encode(contents)),
+                ])
+            return result["FILE_ID"] ?? .null
+        }
+        let step = try await self.call(
+            "telephony.externalcall.attachRecord", ["CALL_ID": .string(callID), "FILENAME": .string(fileName)])
+        guard let uploadURL = step["uploadUrl"]?.stringValue else {
+            throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "attachRecord gave no uploadUrl", status: 200)
+        }
+        let field = step["fieldName"]?.stringValue ?? "file"
+        let boundary = "callhook-\(UInt64.random(in: 0...UInt64.max))"
+        var body = Array(
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(field)\"; filename=\"\(fileName)\"\r\n".utf8)
+        body += Array("Content-Type: application/octet-stream\r\n\r\n".utf8)
+        body += contents
+        body += Array("\r\n--\(boundary)--\r\n".utf8)
+        let url = self.absolute(uploadURL)
+        await self.limiter.acquire()
+        let reply: WebResponse
+        do {
+            reply = try await self.http.send(
+                WebRequest(
+                    method: "POST", url: url, headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")],
+                    body: body, timeout: .seconds(300)))
+        } catch {
+            throw Bitrix24Error(
+                code: "network", message: (error as? HTTPClientError)?.description ?? "\(error)", status: 0)
+        }
+        let parsed = (try? JSONParser.parse(reply.body)) ?? .null
+        if let error = Bitrix24Error.from(body: parsed, status: reply.status) { throw error }
+        guard (200..<300).contains(reply.status) else {
+            throw Bitrix24Error(code: "http_\(reply.status)", message: "the upload failed", status: reply.status)
+        }
+        return parsed["result"]?["FILE_ID"] ?? .null
+    }
+
+    /// An upload URL may be relative to the portal (the local sandbox gives `/rest/upload.json?…`).
+    private func absolute(_ url: String) -> String {
+        guard url.hasPrefix("/") else { return url }
+        let base: String
+        switch self.auth {
+        case .webhook(let address): base = address
+        case .oauth(let app): base = app.restEndpoint
+        }
+        // scheme://host[:port] of the base, then the path given.
+        let chars = Array(base)
+        var slashes = 0
+        for (offset, char) in chars.enumerated() where char == "/" {
+            slashes += 1
+            if slashes == 3 { return String(chars[..<offset]) + url }
+        }
+        return base + url
+    }
+}
+
+/// Base64 without Foundation's Data round trip.
+enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index + 3 <= bytes.count {
+            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            out += [
+                alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)],
+                alphabet[Int(n & 63)],
+            ]
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest > 0 {
+            var n = UInt32(bytes[index]) << 16
+            if rest == 2 { n |= UInt32(bytes[index + 1]) << 8 }
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
+            out +=
+                rest == 2 ? [alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")] : [UInt8(ascii: "="), UInt8(ascii: "=")]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -73,7 +73,7 @@ public struct Bitrix24Error: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -1,22 +1,29 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Bitrix24's request limit, modelled on the client side so that requests wait instead of being refused: every
 /// request adds one to a counter that drains at `rate` per second; a request that would take it past `burst`
 /// waits until it would not. With the portal's own numbers (50 and 2/s, Enterprise 250 and 5/s) the portal
 /// never answers QUERY_LIMIT_EXCEEDED, and sustained traffic runs at the full rate.
+///
+/// The portal's bucket counts a request when it arrives, this one when it leaves: a burst that leaves at once
+/// and arrives spread out (queued in the HTTP pool, the network) drains later on the portal than here. So the
+/// burst kept is a little smaller than the portal's (`headroom`, a tenth by default); the rate is the same, so the
+/// sustained throughput is not.
 public final class LeakyBucket: Sendable {
+    /// The burst used: the portal's minus the headroom.
     public let burst: Double
     public let rate: Double
     private let state: Mutex<(level: Double, at: Double)>
 
-    public init(burst: Int = 50, rate: Double = 2) {
-        self.burst = Double(burst)
+    public init(burst: Int = 50, rate: Double = 2, headroom: Int? = nil) {
+        let reserve = headroom ?? max(1, burst / 10)
+        self.burst = Double(max(1, burst - reserve))
         self.rate = rate
         self.state = Mutex((0, Self.now()))
     }
