@@ -85,6 +85,11 @@ let package = Package(
             name: "Bitrix24",
             dependencies: ["HTTPClient", "JSON", .product(name: "Logging", package: "swift-log")]
         ),
+        // Durable state in SQLite (GRDB, WAL): the AMI journal, calls, the outbox, users, tokens.
+        .target(
+            name: "Store",
+            dependencies: ["JSON", "Bitrix24", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // What every call is, from the AMI event stream (pure: no I/O, no clock).
         .target(
             name: "Calls",

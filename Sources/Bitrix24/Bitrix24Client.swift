@@ -18,10 +18,14 @@ public final class Bitrix24Client: Sendable {
     private let tokens: TokenManager?
     private let logger: Logger
     private let timeout: Duration
+    private let combiner: RequestCombiner?
 
+    /// - Parameter combine: requests that queue behind the limiter leave together, as one `batch` of up to 50
+    ///   commands: under load, many operations for one request of the portal's budget.
     public init(
         auth: Bitrix24Auth, http: CurlHTTPClient, limiter: LeakyBucket = LeakyBucket(),
-        tokenStore: (any Bitrix24TokenStore)? = nil, timeout: Duration = .seconds(30), logger: Logger
+        tokenStore: (any Bitrix24TokenStore)? = nil, timeout: Duration = .seconds(30), combine: Bool = false,
+        logger: Logger
     ) {
         self.auth = auth
         self.http = http
@@ -34,6 +38,7 @@ public final class Bitrix24Client: Sendable {
         } else {
             self.tokens = nil
         }
+        self.combiner = combine ? RequestCombiner(limiter: limiter, logger: logger) : nil
     }
 
     /// Calls `method` with `params` and returns its `result`. An expired OAuth token is renewed once on the way.
@@ -45,6 +50,15 @@ public final class Bitrix24Client: Sendable {
 
     /// The whole answer of a call: `result`, `time`, and `total`/`next` for lists.
     public func response(_ method: String, _ params: JSONValue) async throws(Bitrix24Error) -> JSONValue {
+        if let combiner = self.combiner, RequestCombiner.combinable(method, params) {
+            return try await combiner.submit(method, params, client: self)
+        }
+        await self.limiter.acquire()
+        return try await self.send(method, params)
+    }
+
+    /// One request, the limiter already passed. An expired OAuth token is renewed and the request repeated.
+    func send(_ method: String, _ params: JSONValue) async throws(Bitrix24Error) -> JSONValue {
         guard let tokens = self.tokens else { return try await self.attempt(method, params, token: nil) }
         let token = try await tokens.accessToken()
         do {
@@ -99,7 +113,6 @@ public final class Bitrix24Client: Sendable {
             body["auth"] = .string(token ?? "")
             url = app.restEndpoint + method + ".json"
         }
-        await self.limiter.acquire()
         let started = Self.now()
         let reply: WebResponse
         do {

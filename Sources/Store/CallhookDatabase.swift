@@ -1,0 +1,113 @@
+import Foundation
+import GRDB
+import JSON
+
+/// Callhook's durable state in one SQLite file (WAL): the AMI journal that rebuilds the call tracker after a
+/// restart, the calls and their CRM state, the outbox of CRM operations, the portal's users, OAuth tokens.
+///
+/// Durability: `synchronous = NORMAL` survives the process being killed at any moment (what `kill -9`, a crash or
+/// an OOM kill do); `FULL` also survives a power cut, at an fsync per transaction.
+public final class CallhookDatabase: Sendable {
+    public enum Durability: String, Sendable {
+        case normal
+        case full
+    }
+
+    public let path: String
+    let pool: DatabasePool
+
+    public init(path: String, durability: Durability = .normal) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.label = "callhook"
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(self.pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE journal (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind INTEGER NOT NULL,
+                        at REAL NOT NULL,
+                        bytes BLOB NOT NULL
+                    );
+                    CREATE TABLE calls (
+                        id TEXT PRIMARY KEY,
+                        state TEXT NOT NULL,
+                        facts TEXT NOT NULL,
+                        crm TEXT NOT NULL DEFAULT '{}',
+                        first_seq INTEGER NOT NULL DEFAULT 0,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL
+                    );
+                    CREATE INDEX calls_state ON calls(state);
+                    CREATE TABLE outbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        call_id TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        not_before REAL NOT NULL DEFAULT 0,
+                        last_error TEXT,
+                        sent INTEGER NOT NULL DEFAULT 0,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL
+                    );
+                    CREATE INDEX outbox_open ON outbox(status, call_id, id);
+                    CREATE TABLE users (
+                        id INTEGER PRIMARY KEY,
+                        inner_phone TEXT,
+                        name TEXT NOT NULL,
+                        active INTEGER NOT NULL
+                    );
+                    CREATE TABLE meta (
+                        key TEXT PRIMARY KEY,
+                        value TEXT NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+
+    /// Runs `body` in one write transaction.
+    public func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        try await self.pool.write(body)
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        try await self.pool.read(body)
+    }
+
+    /// For the few places that cannot be async (start-up).
+    public func writeNow<T>(_ body: (Database) throws -> T) throws -> T {
+        try self.pool.write(body)
+    }
+
+    public func readNow<T>(_ body: (Database) throws -> T) throws -> T {
+        try self.pool.read(body)
+    }
+}
+
+extension JSONValue {
+    /// The text stored in a JSON column.
+    var column: String { self.serializedString(options: []) }
+
+    static func column(_ text: String?) -> JSONValue {
+        guard let text else { return .null }
+        return (try? JSONParser.parse(text)) ?? .null
+    }
+}
+
+/// Unix time now.
+func now() -> Double { Date().timeIntervalSince1970 }
