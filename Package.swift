@@ -90,6 +90,26 @@ let package = Package(
             name: "Store",
             dependencies: ["JSON", "Bitrix24", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // The Bitrix24 pipeline: AMI events → journal + outbox (intake), outbox → hooks → CRM (deliverer).
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "AMI", "Calls", "Hooks", "Bitrix24", "Store", "JSON",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The daemon: AMI → pipeline → Bitrix24, the events server, housekeeping.
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "AMI", "AMIClient", "Bitrix24", "Calls", "Config", "HTTPClient", "Hooks", "JSON", "Pipeline", "Store",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // What every call is, from the AMI event stream (pure: no I/O, no clock).
         .target(
             name: "Calls",
@@ -109,7 +129,7 @@ let package = Package(
         ),
         .target(
             name: "Config",
-            dependencies: ["JSON", "Hooks", "Calls", "AMI", "Yams"]
+            dependencies: ["JSON", "Hooks", "Calls", "AMI", "Bitrix24", "Pipeline", "Yams"]
         ),
         .executableTarget(
             name: "callhook",
@@ -168,6 +188,13 @@ let package = Package(
             name: "SandboxSupport",
             dependencies: ["Sandboxes", "Bitrix24", "HTTPClient", "JSON", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SandboxSupport"
+        ),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "Daemon", "Pipeline", "Config", "Store", "Sandboxes", "SandboxSupport", "AMI", "Hooks", "JSON",
+                "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "Bitrix24Tests",

@@ -91,7 +91,8 @@ public final class AMIClient: Sendable {
         (self.inputs, self.inputSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
-    /// Sends an action and waits for its response (and its event list, if it has one).
+    /// Sends an action and waits for its response (and its event list, if it has one). An `ActionID` among the
+    /// fields is used as the action's id; otherwise the client makes one.
     ///
     /// - Throws: `AMIError` `.notConnected`, `.actionFailed` (Asterisk answered Error), `.actionTimeout`,
     ///   `.connectionClosed`, `.invalidAction`.
@@ -200,10 +201,12 @@ public final class AMIClient: Sendable {
                     reply.resume(throwing: AMIError(.notConnected, "not logged in to Asterisk"))
                     return
                 }
-                let id = self.machine.makeActionID()
+                // A caller may choose the ActionID (to recognise an Originate's OriginateResponse).
+                let given = fields.first { $0.0.lowercased() == "actionid" }?.1
+                let id = given ?? self.machine.makeActionID()
                 let action: AMIAction
                 do {
-                    action = try AMIAction(name, actionID: id, fields)
+                    action = try AMIAction(name, actionID: id, fields.filter { $0.0.lowercased() != "actionid" })
                 } catch {
                     reply.resume(throwing: error)
                     return

@@ -32,6 +32,24 @@ public struct CallTracker: Sendable {
     /// Channels the tracker holds.
     public var channelsInProgress: Int { self.channels.count }
 
+    /// Whether a call with this id (Linkedid) is in progress.
+    public func isInProgress(_ callID: String) -> Bool { self.calls[callID] != nil }
+
+    /// Events the tracker reads: anything else (Newexten's neighbours, RTCP, most VarSets) changes nothing, so a
+    /// journal of the tracker's input can leave it out.
+    public static func isRelevant(_ message: AMIMessage) -> Bool {
+        guard message.kind == .event, let name = message.eventName else { return false }
+        if name == "VarSet" { return message["Variable"].map(Self.recordingVariables.contains) ?? false }
+        return Self.eventsRead.contains(name)
+    }
+
+    static let eventsRead: Set<String> = [
+        "Newchannel", "Newstate", "NewCallerid", "NewConnectedLine", "Newexten", "DialBegin", "DialState", "DialEnd",
+        "BridgeEnter", "BridgeLeave", "Hangup", "Pickup", "BlindTransfer", "AttendedTransfer", "OriginateResponse",
+        "AgentConnect", "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled", "AgentComplete",
+        "AgentRingNoAnswer",
+    ]
+
     /// Feeds one AMI message that arrived at `time` (Unix seconds).
     public mutating func receive(_ message: AMIMessage, at time: Double) -> [CallEvent] {
         guard message.kind == .event, let name = message.eventName else { return [] }

@@ -5,6 +5,7 @@ import Hooks
 import JSON
 import LuaHost
 import PBX
+import Pipeline
 
 /// Everything `callhook` is configured with, read from a YAML file (`callhook.yaml`; see
 /// `callhook.example.yaml` and docs/operations.md). Every section and setting has a default, so an empty file,
@@ -13,16 +14,26 @@ public struct CallhookConfiguration: Sendable {
     public var hooks: HookConfiguration
     public var ami: AMIConfiguration
     public var calls: CallTrackerConfiguration
+    public var bitrix24: Bitrix24Settings
+    public var store: StoreConfiguration
+    public var server: ServerConfiguration
+    public var originate: OriginateConfiguration
     /// The file this came from, if any.
     public var file: String?
 
     public init(
         hooks: HookConfiguration, ami: AMIConfiguration = AMIConfiguration(),
-        calls: CallTrackerConfiguration = CallTrackerConfiguration(), file: String? = nil
+        calls: CallTrackerConfiguration = CallTrackerConfiguration(), bitrix24: Bitrix24Settings = Bitrix24Settings(),
+        store: StoreConfiguration = StoreConfiguration(), server: ServerConfiguration = ServerConfiguration(),
+        originate: OriginateConfiguration = OriginateConfiguration(), file: String? = nil
     ) {
         self.hooks = hooks
         self.ami = ami
         self.calls = calls
+        self.bitrix24 = bitrix24
+        self.store = store
+        self.server = server
+        self.originate = originate
         self.file = file
     }
 
@@ -64,13 +75,18 @@ public struct CallhookConfiguration: Sendable {
         guard case .object(let sections) = root.isNull ? .object([:]) : root else {
             throw ConfigurationError(path: "", message: "the configuration must be a mapping of sections")
         }
-        let known = ["hooks", "ami", "calls"]
+        let known = ["hooks", "ami", "calls", "bitrix24", "store", "server", "originate"]
         for key in sections.keys where !known.contains(key) {
             throw ConfigurationError(path: key, message: "unknown section (known: \(known.joined(separator: ", ")))")
         }
         self.hooks = try Self.hooks(sections["hooks"], baseDirectory: baseDirectory)
         self.ami = try AMIConfiguration(Section(sections["ami"] ?? .object([:]), path: "ami"))
         self.calls = try Self.calls(Section(sections["calls"] ?? .object([:]), path: "calls"))
+        self.bitrix24 = try Bitrix24Settings(Section(sections["bitrix24"] ?? .object([:]), path: "bitrix24"))
+        self.store = try StoreConfiguration(
+            Section(sections["store"] ?? .object([:]), path: "store"), baseDirectory: baseDirectory)
+        self.server = try ServerConfiguration(Section(sections["server"] ?? .object([:]), path: "server"))
+        self.originate = try OriginateConfiguration(Section(sections["originate"] ?? .object([:]), path: "originate"))
         self.file = nil
     }
 
@@ -172,5 +188,29 @@ struct Section {
                 message: "must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(value)")
         }
         return i
+    }
+}
+
+extension Section {
+    func bool(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let value = self.members[key], !value.isNull else { return nil }
+        guard let b = value.boolValue else {
+            throw ConfigurationError(path: "\(self.path).\(key)", message: "must be true or false")
+        }
+        return b
+    }
+
+    func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+        guard let value = self.members[key], !value.isNull else { return nil }
+        guard let d = value.doubleValue, range.contains(d) else {
+            throw ConfigurationError(
+                path: "\(self.path).\(key)",
+                message: "must be a number from \(range.lowerBound) to \(range.upperBound), got \(value)")
+        }
+        return d
+    }
+
+    func section(_ key: String) -> Section {
+        Section(self.members[key] ?? .null, path: "\(self.path).\(key)")
     }
 }

@@ -145,7 +145,8 @@ public final class CurlHTTPClient: Sendable {
             if !request.body.isEmpty || request.method == "POST" || request.method == "PUT" {
                 _ = callhook_curl_setopt_offset(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
                 _ = callhook_curl_setopt_pointer(
-                    curl, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: body.baseAddress ?? UnsafePointer(bitPattern: 1)))
+                    curl, CURLOPT_POSTFIELDS,
+                    UnsafeMutableRawPointer(mutating: body.baseAddress ?? UnsafePointer(bitPattern: 1)))
             }
             return curl_easy_perform(curl)
         }

@@ -77,6 +77,22 @@ public final class CallhookDatabase: Sendable {
                     );
                     """)
         }
+        migrator.registerMigration("v2-originates") { db in
+            // Click-to-call: the portal's call (CALL_ID of ONEXTERNALCALLSTART) waiting for the PBX call it asked for.
+            try db.execute(
+                sql: """
+                    CREATE TABLE originates (
+                        action_id TEXT PRIMARY KEY,
+                        portal_call_id TEXT NOT NULL,
+                        extension TEXT NOT NULL,
+                        phone TEXT NOT NULL,
+                        user_id INTEGER NOT NULL,
+                        call_list_id TEXT,
+                        at REAL NOT NULL,
+                        call_id TEXT
+                    );
+                    """)
+        }
         return migrator
     }
 

@@ -70,3 +70,67 @@ public struct DatabaseTokenStore: Bitrix24TokenStore {
         try await self.database.write { db in try db.setMeta("oauth_tokens", json.column) }
     }
 }
+
+/// A click-to-call from the CRM: the portal registered the call (`CALL_ID`) and asked for it to be placed.
+public struct PendingOriginate: Sendable, Equatable {
+    public var actionID: String
+    public var portalCallID: String
+    public var extensionNumber: String
+    public var phone: String
+    public var userID: Int
+    public var callListID: String?
+    public var at: Double
+
+    public init(
+        actionID: String, portalCallID: String, extensionNumber: String, phone: String, userID: Int,
+        callListID: String?, at: Double
+    ) {
+        self.actionID = actionID
+        self.portalCallID = portalCallID
+        self.extensionNumber = extensionNumber
+        self.phone = phone
+        self.userID = userID
+        self.callListID = callListID
+        self.at = at
+    }
+}
+
+extension Database {
+    public func saveOriginate(_ originate: PendingOriginate) throws {
+        try self.execute(
+            sql: """
+                INSERT OR REPLACE INTO originates (action_id, portal_call_id, extension, phone, user_id, call_list_id, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                originate.actionID, originate.portalCallID, originate.extensionNumber, originate.phone,
+                originate.userID, originate.callListID, originate.at,
+            ])
+    }
+
+    /// The click-to-call a PBX call answers to: placed from `extension` to a number ending like `digits`, asked for
+    /// since `since`, not yet matched. It is matched to `callID` from now on.
+    public func claimOriginate(extension number: String, phoneDigits: String, since: Double, callID: String) throws
+        -> PendingOriginate?
+    {
+        let rows = try Row.fetchAll(
+            self,
+            sql: """
+                SELECT * FROM originates WHERE extension = ? AND at >= ? AND (call_id IS NULL OR call_id = ?)
+                ORDER BY at
+                """, arguments: [number, since, callID])
+        for row in rows {
+            let phone: String = row["phone"]
+            let digits = phone.filter(\.isNumber)
+            let tail = min(10, digits.count, phoneDigits.count)
+            guard tail > 0, digits.suffix(tail) == phoneDigits.suffix(tail) else { continue }
+            let originate = PendingOriginate(
+                actionID: row["action_id"], portalCallID: row["portal_call_id"], extensionNumber: row["extension"],
+                phone: phone, userID: row["user_id"], callListID: row["call_list_id"], at: row["at"])
+            try self.execute(
+                sql: "UPDATE originates SET call_id = ? WHERE action_id = ?", arguments: [callID, originate.actionID])
+            return originate
+        }
+        return nil
+    }
+}

@@ -31,7 +31,8 @@ func withServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) a
         }
         router.get("/status/{code}") { _, context -> Response in
             let code = Int(context.parameters.get("code") ?? "") ?? 500
-            return Response(status: .init(code: code), body: .init(byteBuffer: ByteBuffer(string: "{\"code\":\(code)}")))
+            return Response(
+                status: .init(code: code), body: .init(byteBuffer: ByteBuffer(string: "{\"code\":\(code)}")))
         }
         router.get("/slow") { _, _ -> String in
             try await Task.sleep(for: .seconds(2))

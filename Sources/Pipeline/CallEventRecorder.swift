@@ -1,0 +1,153 @@
+import Calls
+import GRDB
+import JSON
+import Store
+
+/// Turns what the tracker says about a call into the call's facts and the CRM operations it needs, inside the
+/// intake's transaction. Nothing here talks to the CRM or runs a hook: the deliverer does, operation by
+/// operation, in each call's order.
+///
+/// The operations:
+/// - `register` at the first ring of an incoming call (at the start of an outgoing one; at the end of a call no
+///   phone ever rang for);
+/// - `show` / `hide` as other phones start and stop ringing;
+/// - `finish` when the call ends (it queues what follows: the record, the task, the activity and entity updates);
+/// - `close` when the call was absorbed into another (a pickup, a transfer's consultation).
+enum CallEventRecorder {
+    /// Applies one event. Returns whether an operation was queued.
+    static func apply(_ event: CallEvent, seq: Int64, in db: Database, format: CallTimeFormat) throws -> Bool {
+        switch event {
+        case .started(let call):
+            guard try db.call(call.id) == nil else { return false }
+            var facts: JSONObject = [
+                "start": call.json(format), "registered": false, "ringing": [], "records": .array([]), "end": .null,
+            ]
+            var record = StoredCall(id: call.id, state: "active", facts: .null, firstSeq: seq)
+            // An outgoing call belongs to the office phone that placed it, from the start.
+            let queued = call.type == .outgoing
+            if queued {
+                try db.enqueue(
+                    callID: call.id, kind: "register",
+                    payload: ["conversation": Self.conversation(call.json(format)), "party": .string(call.from)])
+                facts["registered"] = true
+            }
+            record.facts = .object(facts)
+            try db.save(record)
+            return queued
+
+        case .ringing(let callID, let party, let conversation):
+            return try self.update(callID, in: db) { facts in
+                var ringing = facts["ringing"]?.arrayValue ?? []
+                if !ringing.contains(.string(party.number)) { ringing.append(.string(party.number)) }
+                facts["ringing"] = .array(ringing)
+                if facts["registered"]?.boolValue != true {
+                    facts["registered"] = true
+                    return [("register", ["conversation": conversation.json(format), "party": .string(party.number)])]
+                }
+                return [("show", ["number": .string(party.number)])]
+            }
+
+        case .ringStopped(let callID, let party):
+            return try self.update(callID, in: db) { facts in
+                facts["ringing"] = .array((facts["ringing"]?.arrayValue ?? []).filter { $0 != .string(party.number) })
+                return facts["registered"]?.boolValue == true ? [("hide", ["number": .string(party.number)])] : []
+            }
+
+        case .answered(let callID, let party, let local):
+            return try self.update(callID, in: db) { facts in
+                if local { facts["answered_by"] = .string(party.number) }
+                return []
+            }
+
+        case .transferred(let callID, let from, let to, let kind):
+            return try self.update(callID, in: db) { facts in
+                var transfers = facts["transfers"]?.arrayValue ?? []
+                transfers.append([
+                    "from": .string(from?.number ?? ""), "to": .string(to), "kind": .string(kind.rawValue),
+                ])
+                facts["transfers"] = .array(transfers)
+                return []
+            }
+
+        case .recording(let callID, let path):
+            return try self.update(callID, in: db) { facts in
+                var records = facts["records"]?.arrayValue ?? []
+                if !records.contains(.string(path)) { records.append(.string(path)) }
+                facts["records"] = .array(records)
+                return []
+            }
+
+        case .ended(let call):
+            guard var stored = try db.call(call.id), stored.state == "active" else { return false }
+            var operations: [(String, JSONValue)] = []
+            if stored.facts["registered"]?.boolValue != true {
+                // Nobody's phone rang (an IVR, a queue the caller left): the call still reaches the CRM.
+                stored.facts["registered"] = true
+                operations.append(("register", ["conversation": Self.conversation(call.json(format)), "party": .null]))
+            }
+            stored.facts["end"] = call.json(format)
+            stored.facts["ringing"] = []
+            stored.state = "ended"
+            try db.save(stored)
+            if stored.crm["skipped"] != nil { return false }
+            operations.append(("finish", .object(JSONObject())))
+            for (kind, payload) in operations { try db.enqueue(callID: call.id, kind: kind, payload: payload) }
+            return true
+
+        case .absorbed(let callID, let into):
+            guard var stored = try db.call(callID), stored.state == "active" else { return false }
+            stored.state = "absorbed"
+            stored.facts["absorbed_into"] = .string(into)
+            try db.save(stored)
+            // What was not sent for it is not needed; a card it showed is closed.
+            try db.cancelOpenOperations(callID: callID, reason: "the call became part of \(into)")
+            guard stored.crm["call_id"] != nil else { return false }
+            try db.enqueue(callID: callID, kind: "close")
+            return true
+        }
+    }
+
+    /// A call the database had as going on that the PBX no longer knows (its end fell in a gap of the journal):
+    /// it ends now with what was known.
+    static func endOrphan(_ stored: StoredCall, at time: Double, in db: Database, format: CallTimeFormat) throws {
+        var stored = stored
+        var end = stored.facts["start"] ?? .object(JSONObject())
+        end["ended_at"] = .string(format.string(time))
+        end["end_inferred"] = true
+        end["state"] = 3
+        end["state_code"] = "hung"
+        stored.facts["end"] = end
+        stored.state = "ended"
+        try db.save(stored)
+        if stored.crm["skipped"] != nil { return }
+        if stored.facts["registered"]?.boolValue != true {
+            try db.enqueue(
+                callID: stored.id, kind: "register", payload: ["conversation": Self.conversation(end), "party": .null])
+        }
+        try db.enqueue(callID: stored.id, kind: "finish")
+    }
+
+    /// Changes an active call's facts; `change` returns the operations to queue (none once the call is skipped).
+    private static func update(
+        _ callID: String, in db: Database, _ change: (inout JSONValue) -> [(String, JSONValue)]
+    ) throws -> Bool {
+        guard var stored = try db.call(callID), stored.state == "active" else { return false }
+        let operations = change(&stored.facts)
+        try db.save(stored)
+        guard stored.crm["skipped"] == nil else { return false }
+        for (kind, payload) in operations { try db.enqueue(callID: callID, kind: kind, payload: payload) }
+        return !operations.isEmpty
+    }
+
+    static let conversationKeys = [
+        "id", "channel_id", "parent_channel_id", "from", "to", "from_local", "to_local", "trunk", "type", "type_code",
+        "started_at", "answered_at", "ended_at", "state", "state_code", "was_answered",
+    ]
+
+    /// The documented `conversation` fields of a call's JSON.
+    static func conversation(_ call: JSONValue) -> JSONValue {
+        var object = JSONObject()
+        for key in self.conversationKeys { object[key] = call[key] ?? "" }
+        return .object(object)
+    }
+}

@@ -1,0 +1,138 @@
+import AMI
+import Calls
+import Foundation
+import GRDB
+import JSON
+import Logging
+import NIOCore
+import Store
+
+/// Where the PBX's events enter the pipeline. Each AMI event the call tracker reads is written to the journal in
+/// the same SQLite transaction as everything it caused: the calls' facts and the CRM operations queued in the
+/// outbox. So after a crash nothing is half-done: every journalled event had its effect, and replaying the
+/// journal into a fresh tracker (`restore()`) puts it back where it was, without queuing anything twice.
+public actor CallIntake {
+    private let database: CallhookDatabase
+    private var tracker: CallTracker
+    private let encoding: AMITextEncoding
+    private let timeFormat: CallTimeFormat
+    private let logger: Logger
+    private let wake: @Sendable () -> Void
+    private var sinceJournalPrune = 0
+    /// Observers of what the tracker reported (the demo's timeline, tests).
+    private let observer: (@Sendable (CallEvent) -> Void)?
+
+    public init(
+        database: CallhookDatabase, configuration: CallTrackerConfiguration, encoding: AMITextEncoding = .cp1251,
+        logger: Logger, observer: (@Sendable (CallEvent) -> Void)? = nil, wake: @escaping @Sendable () -> Void
+    ) {
+        self.database = database
+        self.tracker = CallTracker(configuration: configuration)
+        self.encoding = encoding
+        self.timeFormat = CallTimeFormat(timeZone: configuration.timeZone)
+        self.logger = logger
+        self.observer = observer
+        self.wake = wake
+    }
+
+    /// Rebuilds the tracker from the journal after a restart. Nothing is queued: the journal's effects are already
+    /// in the database. Returns how many entries were replayed.
+    @discardableResult
+    public func restore() async throws -> Int {
+        let entries = try await self.database.read { db in try db.journal() }
+        for entry in entries {
+            let messages = Self.messages(in: entry.bytes, encoding: self.encoding)
+            switch entry.kind {
+            case .message:
+                for message in messages {
+                    _ = self.tracker.receive(message, at: Self.time(of: message, arrival: entry.at))
+                }
+            case .reconcile:
+                _ = self.tracker.reconcile(channels: messages, at: entry.at)
+            case .originate:
+                self.tracker.originateSent(actionID: String(decoding: entry.bytes, as: UTF8.self))
+            }
+        }
+        if !entries.isEmpty {
+            self.logger.info(
+                "call tracker restored from the journal",
+                metadata: [
+                    "journal.entries": "\(entries.count)", "calls.in_progress": "\(self.tracker.callsInProgress)",
+                ])
+        }
+        return entries.count
+    }
+
+    /// One AMI message as it arrived.
+    public func receive(_ message: AMIMessage, at arrival: Double) async throws {
+        guard CallTracker.isRelevant(message) else { return }
+        let events = self.tracker.receive(message, at: Self.time(of: message, arrival: arrival))
+        let bytes = Array(buffer: message.bytes)
+        try await self.commit(events) { db in try db.appendJournal(.message, at: arrival, bytes: bytes) }
+    }
+
+    /// The channels `CoreShowChannels` listed after a (re)connect.
+    public func reconciled(_ channels: [AMIMessage], at time: Double) async throws {
+        let events = self.tracker.reconcile(channels: channels, at: time)
+        var bytes = ByteBuffer()
+        for channel in channels { channel.write(into: &bytes) }
+        let recorded = Array(buffer: bytes)
+        let tracker = self.tracker
+        try await self.commit(events) { db in
+            let seq = try db.appendJournal(.reconcile, at: time, bytes: recorded)
+            // Calls the database thinks are going on but the PBX does not know any more: their end was missed
+            // (the journal did not have them). They end now, with what is known.
+            for call in try db.calls(state: "active") where !tracker.isInProgress(call.id) {
+                try CallEventRecorder.endOrphan(call, at: time, in: db, format: self.timeFormat)
+            }
+            return seq
+        }
+    }
+
+    /// An Originate Callhook sent (click-to-call): its call is marked as placed from the CRM.
+    public func originateSent(actionID: String, at time: Double) async throws {
+        self.tracker.originateSent(actionID: actionID)
+        try await self.commit([]) { db in try db.appendJournal(.originate, at: time, bytes: Array(actionID.utf8)) }
+    }
+
+    public var callsInProgress: Int { self.tracker.callsInProgress }
+
+    private func commit(_ events: [CallEvent], journal: @escaping @Sendable (Database) throws -> Int64) async throws {
+        let format = self.timeFormat
+        let prune = self.sinceJournalPrune >= 500
+        if prune { self.sinceJournalPrune = 0 } else { self.sinceJournalPrune += 1 }
+        let enqueued = try await self.database.write { db -> Bool in
+            let seq = try journal(db)
+            var enqueued = false
+            for event in events {
+                enqueued = try CallEventRecorder.apply(event, seq: seq, in: db, format: format) || enqueued
+            }
+            if prune {
+                // Entries before the oldest call in progress, and older than ten minutes, rebuild nothing.
+                let keep = try db.oldestActiveSeq() ?? seq
+                try db.execute(
+                    sql: "DELETE FROM journal WHERE seq < ? AND at < ?", arguments: [keep, unixNow() - 600])
+            }
+            return enqueued
+        }
+        if let observer = self.observer { for event in events { observer(event) } }
+        if enqueued { self.wake() }
+    }
+
+    static func time(of message: AMIMessage, arrival: Double) -> Double {
+        message["Timestamp"].flatMap(Double.init) ?? arrival
+    }
+
+    static func messages(in bytes: [UInt8], encoding: AMITextEncoding) -> [AMIMessage] {
+        var buffer = ByteBuffer(bytes: bytes)
+        var decoder = AMIFrameDecoder(encoding: encoding)
+        var messages: [AMIMessage] = []
+        while let frame = try? decoder.decodeLast(buffer: &buffer, seenEOF: true) {
+            if case .message(let message) = frame { messages.append(message) }
+        }
+        return messages
+    }
+}
+
+/// Unix time now.
+func unixNow() -> Double { Date().timeIntervalSince1970 }

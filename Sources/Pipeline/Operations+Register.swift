@@ -1,0 +1,277 @@
+import Bitrix24
+import Foundation
+import GRDB
+import Hooks
+import JSON
+import Store
+
+extension OperationRunner {
+    /// Ring (the Itgrix scheme): need_registration → process_phone_number → process_search_params → search →
+    /// get_search_filter → (process_entity_creation_params → create) → process_registration_params → register.
+    func register(_ op: OutboxOperation, _ call: StoredCall) async throws(Bitrix24Error) -> Outcome {
+        if call.crm["call_id"] != nil { return .done(op.id, note: "already registered") }
+        if let reason = call.crm["skipped"]?.stringValue { return .skipCall(reason) }
+        let conversation = op.payload["conversation"] ?? .object(JSONObject())
+        let ended = call.facts["end"].map { !$0.isNull } ?? false
+
+        // Black and white lists.
+        if case .skip = await self.hook(.needRegistration, ["conversation": conversation], call.id).decision {
+            return .skipCall("need_registration returned false")
+        }
+
+        // The client's number, as the CRM should see it.
+        let fromLocal = conversation["from_local"]?.boolValue ?? false
+        let client = (fromLocal ? conversation["to"] : conversation["from"])?.scalarText ?? ""
+        var normalisedPhone = client
+        if case .proceed(let data) = await self.hook(.processPhoneNumber, ["phone": .string(client)], call.id).decision,
+            let normalised = data["phone"]?.scalarText, !normalised.isEmpty
+        {
+            normalisedPhone = normalised
+        }
+        let phone = normalisedPhone
+
+        // Whose card: a click-to-call's user; the phone that rang; the caller's phone; the line's default user.
+        let trunk = conversation["trunk"]?.stringValue ?? ""
+        let party = op.payload["party"]?.stringValue
+        var originate: PendingOriginate?
+        if fromLocal, let from = conversation["from"]?.stringValue {
+            originate = try? await self.database.write { db in
+                try db.claimOriginate(
+                    extension: from, phoneDigits: client.filter(\.isNumber), since: unixNow() - 300, callID: call.id)
+            }
+        }
+        var user = await self.users.user(extension: party)
+        if user == nil, fromLocal { user = await self.users.user(extension: conversation["from"]?.stringValue) }
+        if let originate { user = await self.users.user(id: originate.userID) ?? user }
+        let userID = originate?.userID ?? user?.id ?? self.defaultUser(trunk: trunk)
+        let line = self.settings.line(trunk)
+
+        if let originate {
+            // The portal registered this call when the user clicked the number (ONEXTERNALCALLSTART).
+            let portalCallID = originate.portalCallID
+            return .done(op.id, note: "click-to-call \(portalCallID)") { db in
+                try db.updateCRM(callID: call.id) { crm in
+                    crm["call_id"] = .string(portalCallID)
+                    crm["user_id"] = .integer(Int64(userID))
+                    crm["phone"] = .string(phone)
+                    crm["shown"] = [.integer(Int64(userID))]
+                    crm["click_to_call"] = true
+                }
+            }
+        }
+
+        var params: JSONObject = [
+            "USER_ID": .integer(Int64(userID)), "PHONE_NUMBER": .string(phone), "TYPE": .integer(fromLocal ? 1 : 2),
+            "CALL_START_DATE": conversation["started_at"] ?? "",
+            "CRM_CREATE": .integer(self.settings.createEntities ? 1 : 0),
+            "CRM_SOURCE": .string(line.crmSource ?? self.settings.crmSource), "SHOW": .integer(ended ? 0 : 1),
+        ]
+        let lineNumber = line.lineNumber ?? trunk
+        if !lineNumber.isEmpty { params["LINE_NUMBER"] = .string(lineNumber) }
+
+        // Search: process_search_params may change the parameters, ignore the call, or give filters.
+        var searchInput = params
+        searchInput["conversation"] = conversation
+        searchInput["user"] = Self.userJSON(user)
+        let search = await self.hook(.processSearchParams, .object(searchInput), call.id)
+        var searchWanted = true
+        switch search.decision {
+        case .ignore: return .skipCall("process_search_params: action ignore")
+        case .cancel: searchWanted = false
+        case .proceed(let data): if case .object(let changed) = data { params = changed }
+        case .delete, .skip: break
+        }
+        let phoneForSearch = params["PHONE_NUMBER"]?.scalarText ?? phone
+
+        var entity = call.crm["entity"] ?? .null
+        if entity.isNull, searchWanted {
+            var found = try await self.search(phone: phoneForSearch, filter: search.output.filter, call.id)
+            let choice = await self.hook(
+                .getSearchFilter,
+                ["PHONE_NUMBER": .string(phoneForSearch), "entities": .array(found), "conversation": conversation],
+                call.id)
+            if case .proceed(let data) = choice.decision, let entities = data["entities"]?.arrayValue {
+                found = entities
+            }
+            if let first = found.first, let type = first["CRM_ENTITY_TYPE"]?.stringValue,
+                let id = first["CRM_ENTITY_ID"]?.scalarText.flatMap({ Int64($0) })
+            {
+                entity = [
+                    "type": .string(type.uppercased()), "id": .integer(id),
+                    "assigned_by_id": first["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer)
+                        ?? .null,
+                    "created": false,
+                ]
+            }
+        }
+
+        // An unknown number: Callhook creates the entity itself, so process_entity_creation_params shapes it.
+        let createWanted = PortalFlag.isOn(params["CRM_CREATE"])
+        if entity.isNull, createWanted, self.settings.createEntities {
+            entity = try await self.createEntity(
+                call: call, phone: phoneForSearch, userID: userID, source: params["CRM_SOURCE"],
+                conversation: conversation)
+        }
+        if let type = entity["type"]?.stringValue, let id = entity["id"]?.integerValue {
+            params["CRM_ENTITY_TYPE"] = .string(type)
+            params["CRM_ENTITY_ID"] = .integer(id)
+            params["CRM_CREATE"] = 0
+        } else if entity.isNull, self.settings.createEntities, createWanted {
+            // process_entity_creation_params cancelled the creation.
+            params["CRM_CREATE"] = 0
+        }
+        params["EXTERNAL_CALL_ID"] = .string(call.id)
+
+        var registration = params
+        registration["conversation"] = conversation
+        switch await self.hook(.processRegistrationParams, .object(registration), call.id).decision {
+        case .cancel: return .skipCall("process_registration_params cancelled the registration")
+        case .ignore: return .skipCall("process_registration_params: action ignore")
+        case .proceed(let data): if case .object(let changed) = data { params = changed }
+        case .delete, .skip: break
+        }
+
+        let result = try await self.crm("telephony.externalcall.register", .object(params), call.id)
+        guard let portalCallID = result["CALL_ID"]?.stringValue else {
+            throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "register gave no CALL_ID", status: 200)
+        }
+        if entity.isNull, let type = result["CRM_ENTITY_TYPE"]?.stringValue, !type.isEmpty,
+            let id = result["CRM_ENTITY_ID"]?.scalarText.flatMap({ Int64($0) })
+        {
+            // The portal found or created the entity itself (CRM_CREATE, or a script's own search rules).
+            entity = [
+                "type": .string(type), "id": .integer(id), "assigned_by_id": .null,
+                "created": .bool(result["CRM_CREATED_LEAD"].map { !$0.isNull } ?? false),
+            ]
+        }
+        let registeredUser = params["USER_ID"]?.scalarText.flatMap { Int64($0) } ?? Int64(userID)
+        let shown = PortalFlag.isOn(params["SHOW"] ?? 1) ? [JSONValue.integer(registeredUser)] : []
+        // A known client's responsible sees the card too (the seed's scenario 3).
+        var responsibleUser: Int64?
+        if self.settings.cardToResponsible, !ended, entity["created"]?.boolValue == false,
+            let assigned = entity["assigned_by_id"]?.integerValue, assigned != registeredUser,
+            await self.users.user(id: Int(assigned))?.active == true
+        {
+            responsibleUser = assigned
+        }
+        let responsible = responsibleUser
+        let finalEntity = entity
+        let sent = params
+        return .done(op.id, note: portalCallID) { db in
+            try db.updateCRM(callID: call.id) { crm in
+                crm["call_id"] = .string(portalCallID)
+                crm["user_id"] = .integer(registeredUser)
+                crm["phone"] = .string(phone)
+                crm["entity"] = finalEntity
+                crm["shown"] = .array(shown)
+                crm["register_params"] = .object(sent)
+            }
+            if let responsible {
+                try db.enqueue(callID: call.id, kind: "show", payload: ["user_id": .integer(responsible)])
+            }
+        }
+    }
+
+    /// Finds the client: by the number (telephony.externalcall.searchCrmEntities), or by the script's filters
+    /// (crm.<type>.list for each of lead, contact, company it gave).
+    func search(phone: String, filter: JSONValue?, _ callID: String) async throws(Bitrix24Error) -> [JSONValue] {
+        guard case .object(let filters)? = filter, !filters.isEmpty else {
+            guard !phone.isEmpty else { return [] }
+            return try await self.crm(
+                "telephony.externalcall.searchCrmEntities", ["PHONE_NUMBER": .string(phone)], callID
+            )
+            .arrayValue ?? []
+        }
+        var found: [JSONValue] = []
+        for type in ["contact", "company", "lead"] {
+            guard case .object(let conditions)? = filters[type], !conditions.isEmpty else { continue }
+            let items = try await self.crm(
+                "crm.\(type).list",
+                ["filter": .object(conditions), "select": ["ID", "ASSIGNED_BY_ID", "TITLE", "NAME", "LAST_NAME"]],
+                callID)
+            for item in items.arrayValue ?? [] {
+                found.append([
+                    "CRM_ENTITY_TYPE": .string(type.uppercased()), "CRM_ENTITY_ID": item["ID"] ?? .null,
+                    "ASSIGNED_BY_ID": item["ASSIGNED_BY_ID"] ?? .null,
+                    "NAME": item["TITLE"] ?? item["NAME"] ?? "",
+                ])
+            }
+        }
+        return found
+    }
+
+    /// Creates the entity for an unknown number through process_entity_creation_params. The entity carries the
+    /// call's id (`ORIGINATOR_ID` callhook, `ORIGIN_ID` the call) so that a retry after a lost answer finds it
+    /// instead of creating a second one.
+    func createEntity(call: StoredCall, phone: String, userID: Int, source: JSONValue?, conversation: JSONValue)
+        async throws(Bitrix24Error) -> JSONValue
+    {
+        let incoming = !(conversation["from_local"]?.boolValue ?? false)
+        let input: JSONValue = [
+            "type": .string(self.settings.entityType), "ASSIGNED_BY_ID": .integer(Int64(userID)), "COMMENTS": "",
+            "OPENED": "Y", "PHONE": [["VALUE": .string(phone), "VALUE_TYPE": "WORK"]],
+            "SOURCE_ID": source ?? .string(self.settings.crmSource),
+            "TITLE": .string("\(phone) - \(incoming ? "входящий" : "исходящий") звонок"), "conversation": conversation,
+        ]
+        guard case .proceed(let data) = await self.hook(.processEntityCreationParams, input, call.id).decision,
+            case .object(var fields) = data
+        else {
+            return .null
+        }
+        let type = (fields.removeValue(forKey: "type")?.stringValue ?? self.settings.entityType).lowercased()
+        guard ["lead", "contact", "company"].contains(type) else {
+            self.logger.warning(
+                "process_entity_creation_params asked for an entity type calls cannot be bound to; creating a lead",
+                metadata: ["call.id": "\(call.id)", "entity.type": "\(type)"])
+            return try await self.createEntity(type: "lead", fields: fields, call: call)
+        }
+        return try await self.createEntity(type: type, fields: fields, call: call)
+    }
+
+    private func createEntity(type: String, fields: JSONObject, call: StoredCall) async throws(Bitrix24Error)
+        -> JSONValue
+    {
+        var fields = fields
+        fields["ORIGINATOR_ID"] = "callhook"
+        fields["ORIGIN_ID"] = .string(call.id)
+        let assigned = fields["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer) ?? .null
+        var id: Int64?
+        if call.crm["entity_creating"] != nil {
+            // A request may have created it already: look before creating again.
+            let existing = try await self.crm(
+                "crm.\(type).list",
+                ["filter": ["ORIGINATOR_ID": "callhook", "ORIGIN_ID": .string(call.id)], "select": ["ID"]],
+                call.id)
+            id = existing[0]?["ID"]?.scalarText.flatMap { Int64($0) }
+        }
+        if id == nil {
+            try await self.saveCRM(call.id) { $0["entity_creating"] = .string(type) }
+            let created = try await self.crm("crm.\(type).add", ["fields": .object(fields)], call.id)
+            id = created.integerValue ?? created.scalarText.flatMap { Int64($0) }
+        }
+        guard let id else {
+            throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "crm.\(type).add gave no id", status: 200)
+        }
+        let entity: JSONValue = [
+            "type": .string(type.uppercased()), "id": .integer(id), "assigned_by_id": assigned, "created": true,
+        ]
+        try await self.saveCRM(call.id) { crm in
+            crm["entity"] = entity
+            crm["entity_creating"] = nil
+        }
+        return entity
+    }
+}
+
+/// Bitrix24's yes/no parameters: `1`, `"1"`, `"Y"`, `true`.
+enum PortalFlag {
+    static func isOn(_ value: JSONValue?) -> Bool {
+        switch value {
+        case .bool(let b)?: return b
+        case .integer(let i)?: return i != 0
+        case .double(let d)?: return d != 0
+        case .string(let s)?: return ["1", "Y", "y", "true", "TRUE"].contains(s)
+        default: return false
+        }
+    }
+}
