@@ -9,7 +9,7 @@ import Store
 ///
 /// The operations:
 /// - `register` at the first ring of an incoming call (at the start of an outgoing one; at the end of a call no
-///   phone ever rang for);
+///   phone ever rang for, and of a call between extensions, which may turn out to be a click-to-call);
 /// - `show` / `hide` as other phones start and stop ringing;
 /// - `finish` when the call ends (it queues what follows: the record, the task, the activity and entity updates);
 /// - `close` when the call was absorbed into another (a pickup, a transfer's consultation).
@@ -40,6 +40,9 @@ enum CallEventRecorder {
                 var ringing = facts["ringing"]?.arrayValue ?? []
                 if !ringing.contains(.string(party.number)) { ringing.append(.string(party.number)) }
                 facts["ringing"] = .array(ringing)
+                // A call between two extensions is registered when it ends, if at all (need_registration): it may
+                // also be a click-to-call, which looks internal until the PBX dials the client.
+                if conversation.type == .internal, facts["registered"]?.boolValue != true { return [] }
                 if facts["registered"]?.boolValue != true {
                     facts["registered"] = true
                     return [("register", ["conversation": conversation.json(format), "party": .string(party.number)])]

@@ -20,6 +20,10 @@ struct Rig: Sendable {
     let directory: URL
     let configuration: CallhookConfiguration
     let deliveries: Deliveries
+    let server: ServerPort
+
+    /// The daemon's events server, `http://127.0.0.1:<port>`.
+    var serverURL: String { "http://127.0.0.1:\(self.server.port ?? 0)" }
 
     var databasePath: String { self.configuration.store.path }
 
@@ -106,19 +110,25 @@ func withRig<T: Sendable>(
                 calls: {timezone: UTC}
                 hooks: {directory: \(hooksDirectory.path), reload_interval_ms: 100}
                 store: {path: \(directory.appendingPathComponent("callhook.sqlite").path)}
+                server: {host: 127.0.0.1, port: 0}
                 bitrix24:
                   webhook: \(portal.webhookURL)
+                  application_token: \(portal.sandbox.configuration.applicationToken)
                   show_debounce_ms: 30
                   record_settle_s: 0
                   record_wait_s: 5
                 """)
         settings(&configuration.bitrix24)
         let deliveries = Deliveries()
+        let server = ServerPort()
         let rig = Rig(
-            portal: portal, pbx: pbx, directory: directory, configuration: configuration, deliveries: deliveries)
+            portal: portal, pbx: pbx, directory: directory, configuration: configuration, deliveries: deliveries,
+            server: server)
         let daemon = CallhookDaemon(
             configuration: configuration, logger: logger,
-            observer: DaemonObserver(delivery: { event in deliveries.append(event) }))
+            observer: DaemonObserver(
+                delivery: { event in deliveries.append(event) },
+                started: { endpoints in server.set(endpoints.serverPort) }))
         defer { try? FileManager.default.removeItem(at: directory) }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
@@ -130,7 +140,7 @@ func withRig<T: Sendable>(
                 return nil
             }
             let deadline = ContinuousClock.now.advanced(by: .seconds(10))
-            while pbx.loggedInConnections == 0, ContinuousClock.now < deadline {
+            while pbx.loggedInConnections == 0 || server.port == nil, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
             }
             // The users are loaded before anything is delivered.
@@ -160,4 +170,10 @@ final class Deliveries: Sendable {
             return nil
         }
     }
+}
+
+final class ServerPort: Sendable {
+    private let value = Mutex<Int?>(nil)
+    func set(_ port: Int?) { self.value.withLock { $0 = port } }
+    var port: Int? { self.value.withLock { $0 } }
 }

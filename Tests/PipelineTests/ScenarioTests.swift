@@ -13,7 +13,17 @@ import Testing
     @Test func knownClientCallsAnOfficePhone() async throws {
         try await withRig { rig in
             var script = CallScript(start: 1_764_058_500)
-            script.answeredIncoming(from: "89161234567", did: "74951234567", extension: "101", talk: 42)
+            let trunk = script.incoming(from: "89161234567", did: "74951234567")
+            let phone = script.phone("101", in: trunk)
+            script.ring(trunk, phone)
+            await rig.play(&script)
+            await rig.waitFor("the card shown to the responsible") { Rig.calls($0).first?["shown_to"] == [1, 2] }
+            script.newstate(phone, 6, after: 4)
+            script.dialEnd(trunk, phone, "ANSWER", after: 0)
+            script.bridge(phone, "b1")
+            script.bridge(trunk, "b1")
+            script.hangup(trunk, after: 42)
+            script.hangup(phone, after: 0)
             await rig.play(&script)
             let state = await rig.waitFor("the call finished") {
                 Rig.calls($0).first?["finish"].map { !$0.isNull } == true
@@ -61,6 +71,181 @@ import Testing
             #expect(task["responsibleId"] == "1", "the lead is Анна's, who was rung")
             #expect(task["ufCrmTask"] == [.string("L_\(lead["ID"]!.scalarText!)")])
             #expect(task["xmlId"] == "callhook:1764058600.1")
+        }
+    }
+
+    /// 2 (simultaneous queue): 101, 777 and 9170 ring at once. Registered for the first, shown to the others in
+    /// one request; when 777 answers, hidden from the other two in one request; finished for 777's user.
+    @Test func ringAllGroup() async throws {
+        try await withRig { rig in
+            var script = CallScript(start: 1_764_058_700)
+            let trunk = script.incoming(from: "+79990003344", did: "74951234567")
+            let phones = ["101", "777", "9170"].map { script.phone($0, in: trunk) }
+            for phone in phones { script.ring(trunk, phone) }
+            await rig.play(&script)
+            await rig.waitFor("the card on three desks") { Rig.calls($0).first?["shown_to"] == [1, 2, 4] }
+            script.newstate(phones[1], 6, after: 6)
+            script.dialEnd(trunk, phones[1], "ANSWER", after: 0)
+            for index in [0, 2] {
+                script.dialEnd(trunk, phones[index], "CANCEL", after: 0)
+                script.hangup(phones[index], cause: 26, after: 0)
+            }
+            script.bridge(phones[1], "b1")
+            script.bridge(trunk, "b1")
+            await rig.play(&script)
+            await rig.waitFor("the card hidden from the others") { Rig.calls($0).first?["hidden_from"] == [1, 4] }
+            script.hangup(trunk, after: 30)
+            script.hangup(phones[1], after: 0)
+            await rig.play(&script)
+            let state = await rig.waitFor("the finish") { Rig.calls($0).first?["finish"].map { !$0.isNull } == true }
+            let call = try #require(Rig.calls(state).first)
+            #expect(call["USER_ID"] == 1, "registered for the first phone that rang")
+            #expect(call["finish"]?["USER_ID"] == 2, "777 answered")
+            #expect(Rig.requests(state, "telephony.externalcall.show").count == 1, "one show for both others")
+            #expect(Rig.requests(state, "telephony.externalcall.hide").count == 1, "one hide for both")
+        }
+    }
+
+    /// 2 (sequential queue): 101 rings and gives up; the card moves to 777, who answers.
+    @Test func sequentialGroup() async throws {
+        try await withRig { rig in
+            var script = CallScript(start: 1_764_058_800)
+            let trunk = script.incoming(from: "+79990005566", did: "74951234567")
+            let first = script.phone("101", in: trunk)
+            script.ring(trunk, first)
+            await rig.play(&script)
+            await rig.waitFor("101's card") { Rig.calls($0).first?["shown_to"] == [1] }
+            script.dialEnd(trunk, first, "NOANSWER", after: 5)
+            script.hangup(first, cause: 19, after: 0)
+            let second = script.phone("777", in: trunk)
+            script.ring(trunk, second)
+            await rig.play(&script)
+            await rig.waitFor("the card moved to 777") {
+                Rig.calls($0).first?["shown_to"] == [1, 2] && Rig.calls($0).first?["hidden_from"] == [1]
+            }
+            script.newstate(second, 6, after: 3)
+            script.dialEnd(trunk, second, "ANSWER", after: 0)
+            script.bridge(second, "b2")
+            script.bridge(trunk, "b2")
+            script.hangup(second, after: 20)
+            script.hangup(trunk, after: 0)
+            await rig.play(&script)
+            let state = await rig.waitFor("the finish") { Rig.calls($0).first?["finish"].map { !$0.isNull } == true }
+            #expect(Rig.calls(state).first?["finish"]?["USER_ID"] == 2)
+            #expect(Rig.calls(state).first?["finish"]?["DURATION"] == 20)
+        }
+    }
+
+    /// 4: a user clicks a number in the CRM. The portal registers the call and sends ONEXTERNALCALLSTART; the
+    /// daemon has the PBX place it (AMI Originate); the call the PBX places is the portal's call, finished
+    /// once, not registered again.
+    @Test func clickToCall() async throws {
+        try await withRig { rig in
+            let client = rig.portal.webhookClient()
+            _ = try await client.call(
+                "event.bind", ["event": "ONEXTERNALCALLSTART", "handler": .string(rig.serverURL + "/bitrix24/events")])
+            let clicked = await rig.portal.sandbox.clickToCall(["USER_ID": 1, "PHONE_NUMBER": "89161234567"])
+            let portalCallID = try #require(clicked.body["result"]?["CALL_ID"]?.stringValue)
+            #expect(clicked.body["result"]?["delivered"]?[0]?["status"] == 200)
+            let originate = try #require(rig.pbx.receivedActions.last { $0["Action"] == "Originate" })
+            #expect(originate["Channel"] == "PJSIP/101")
+            #expect(originate["Exten"] == "+79161234567", "process_phone_number ran on the number")
+            #expect(originate["Context"] == "from-internal")
+            let actionID = try #require(originate["ActionID"])
+
+            // What the PBX then does: 101's phone rings and is picked up, the client is dialled and answers.
+            var script = CallScript(start: 1_764_058_900)
+            let phone = script.channel("PJSIP/101-00000001", caller: "101", exten: "s", context: "from-internal")
+            script.newchannel(phone, state: 5)
+            script.newstate(phone, 6, after: 3)
+            script.event([
+                ("Event", "OriginateResponse"), ("ActionID", actionID), ("Response", "Success"),
+                ("Channel", phone.name),
+                ("Uniqueid", phone.uniqueid),
+            ])
+            let out = script.channel(
+                "PJSIP/mts-00000002", caller: "+79161234567", exten: "s", context: "from-internal", linked: phone)
+            script.newchannel(out, state: 0)
+            script.event(
+                [("Event", "DialBegin")] + phone.fields(state: 6) + out.fields("Dest", state: 0) + [
+                    ("DialString", "mts/+79161234567")
+                ])
+            script.newstate(out, 6, after: 7)
+            script.dialEnd(phone, out, "ANSWER", after: 0)
+            script.bridge(out, "b3")
+            script.bridge(phone, "b3")
+            script.hangup(phone, after: 65)
+            script.hangup(out, after: 0)
+            await rig.play(&script)
+            let state = await rig.waitFor("the portal's call finished") {
+                Rig.calls($0).first { $0["CALL_ID"]?.stringValue == portalCallID }?["finish"].map { !$0.isNull } == true
+            }
+            #expect(Rig.calls(state).count == 1, "the PBX's call is the portal's, not a second registration")
+            let call = try #require(Rig.calls(state).first)
+            #expect(call["TYPE"] == 1)
+            #expect(call["finish"]?["USER_ID"] == 1)
+            #expect(call["finish"]?["DURATION"] == 65)
+            #expect(call["finish"]?["STATUS_CODE"] == "200")
+        }
+    }
+
+    /// 5 (record not ready): the call ends before MixMonitor's file is written. The card is hidden at once; the
+    /// finish and the record follow when the file is there.
+    @Test func recordNotReadyWhenTheCallEnds() async throws {
+        try await withRig(settings: { $0.recordWait = .seconds(30) }) { rig in
+            let path = rig.directory.appendingPathComponent("monitor/in-74951234567-79161234567.wav").path
+            var script = CallScript(start: 1_764_059_000)
+            let trunk = script.incoming(from: "+79035551234", did: "74951234567")
+            script.varSet(trunk, "MIXMONITOR_FILENAME", path)
+            let phone = script.phone("7006", in: trunk)
+            script.ring(trunk, phone)
+            await rig.play(&script)
+            await rig.waitFor("Ольга's card") { Rig.calls($0).first?["shown_to"] == [3] }
+            script.newstate(phone, 6, after: 2)
+            script.dialEnd(trunk, phone, "ANSWER", after: 0)
+            script.bridge(phone, "b4")
+            script.bridge(trunk, "b4")
+            script.hangup(trunk, after: 15)
+            script.hangup(phone, after: 0)
+            await rig.play(&script)
+            let hidden = await rig.waitFor("the card hidden while the record is written") {
+                Rig.calls($0).first?["hidden_from"] == [3]
+            }
+            #expect(Rig.calls(hidden).first?["finish"] == .null, "no finish before the record")
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let wav = Array("RIFF".utf8) + [UInt8](repeating: 1, count: 8000)
+            FileManager.default.createFile(atPath: path, contents: Data(wav))
+            let state = await rig.waitFor("finish and record") {
+                Rig.calls($0).first?["record"].map { !$0.isNull } == true
+            }
+            let call = try #require(Rig.calls(state).first)
+            #expect(call["finish"]?["STATUS_CODE"] == "200")
+            #expect(call["record"]?["FILENAME"] == "in-74951234567-79161234567.wav")
+            #expect(call["record"]?["size"] == .integer(Int64(wav.count)))
+            #expect(call["record"]?["riff"] == true)
+        }
+    }
+
+    /// 6: the portal is unreachable while a call happens. When it is back, the call is registered without a card
+    /// (SHOW=0) and finished, once.
+    @Test func portalUnreachableDuringTheCall() async throws {
+        try await withRig(settings: { $0.timeout = .milliseconds(500) }) { rig in
+            rig.portal.sandbox.setKnobs(["outage_seconds": 3])
+            var script = CallScript(start: 1_764_059_100)
+            script.answeredIncoming(from: "+79990007788", did: "74951234567", extension: "101", talk: 10)
+            await rig.play(&script)
+            let state = await rig.waitFor("the call after the outage", timeout: .seconds(30)) {
+                Rig.calls($0).first?["finish"].map { !$0.isNull } == true
+            }
+            let call = try #require(Rig.calls(state).first)
+            #expect(call["SHOW"] == 0)
+            #expect(call["shown_to"] == [])
+            #expect(call["finish"]?["DURATION"] == 10)
+            #expect(Rig.requests(state, "telephony.externalcall.register").count == 1)
+            #expect(Rig.requests(state, "telephony.externalcall.finish").count == 1)
+            let failures = (state["requests"]?.arrayValue ?? []).filter { $0["status"] != 200 }
+            #expect(!failures.isEmpty, "the outage was real: requests failed during it")
         }
     }
 }

@@ -631,7 +631,7 @@ actor Bitrix24Portal {
     func clickToCall(_ params: JSONValue) -> (answer: PortalAnswer, deliveries: [(handler: String, form: String)]) {
         var register = params.objectValue ?? JSONObject()
         register["TYPE"] = 1
-        register["SHOW"] = 0
+        register["SHOW"] = 1
         let answer = self.register(
             .object(register), caller: .application(userID: PortalValue.int(params["USER_ID"]) ?? 1))
         guard !answer.isError, let callID = answer.body["result"]?["CALL_ID"]?.stringValue,
