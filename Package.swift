@@ -134,10 +134,14 @@ let package = Package(
         .executableTarget(
             name: "callhook",
             dependencies: [
-                "Config", "Hooks", "LuaHost", "JSON", "CCurl", "AMI", "AMIClient", "Calls", "Sandboxes",
+                "Config", "Hooks", "LuaHost", "JSON", "CCurl", "AMI", "AMIClient", "Calls", "Sandboxes", "Daemon",
+                "Pipeline", "Store", "Bitrix24",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.copy("Demo")]
         ),
         .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"]),

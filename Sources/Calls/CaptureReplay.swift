@@ -11,7 +11,7 @@ import NIOCore
 public struct CaptureReplay: Sendable {
     public private(set) var tracker: CallTracker
     private var decoder: AMIFrameDecoder
-    private var clock = 0.0
+    private var clock = CaptureClock()
     public private(set) var eventCount = 0
     public private(set) var malformed: [AMIMalformedBlock] = []
     public private(set) var banner: String?
@@ -59,8 +59,21 @@ public struct CaptureReplay: Sendable {
     }
 
     mutating func time(of message: AMIMessage) -> Double {
+        self.clock.time(of: message)
+    }
+}
+
+/// The time of each event of a capture: its `Timestamp:` (Asterisk's `timestampevents = yes`) when it has one;
+/// otherwise the time in the Uniqueids the event names (the second each channel was created) and the durations
+/// queue events carry, never going backwards.
+public struct CaptureClock: Sendable {
+    public private(set) var now = 0.0
+
+    public init() {}
+
+    public mutating func time(of message: AMIMessage) -> Double {
         if let stamp = message["Timestamp"].flatMap(Double.init) {
-            self.clock = max(self.clock, stamp)
+            self.now = max(self.now, stamp)
             return stamp
         }
         // Queue events carry durations counted from the caller's arrival, which its Uniqueid dates: without
@@ -69,18 +82,18 @@ public struct CaptureReplay: Sendable {
             let hold = message["HoldTime"].flatMap(Double.init)
             switch name {
             case "AgentConnect", "QueueCallerAbandon":
-                if let hold { self.clock = max(self.clock, joined + hold) }
+                if let hold { self.now = max(self.now, joined + hold) }
             case "AgentComplete":
                 if let hold, let talk = message["TalkTime"].flatMap(Double.init) {
-                    self.clock = max(self.clock, joined + hold + talk)
+                    self.now = max(self.now, joined + hold + talk)
                 }
             default:
                 break
             }
         }
         for key in ["Uniqueid", "DestUniqueid"] {
-            if let id = message[key], let t = CallTracker.uniqueidTime(id) { self.clock = max(self.clock, t) }
+            if let id = message[key], let t = CallTracker.uniqueidTime(id) { self.now = max(self.now, t) }
         }
-        return self.clock
+        return self.now
     }
 }

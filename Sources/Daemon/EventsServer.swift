@@ -43,8 +43,16 @@ struct EventsServer: Sendable {
                 address: .hostname(self.configuration.server.host, port: self.configuration.server.port),
                 serverName: "callhook"),
             onServerRunning: { channel in onStarted(channel.localAddress?.port ?? 0) },
-            logger: self.logger)
+            logger: Self.quiet(self.logger))
         try await app.runService()
+    }
+
+    /// Hummingbird reports its own shutdown on cancellation as errors ("Waiting on child channel:
+    /// CancellationError()"): the daemon's stop is not an error. What matters (the port cannot be bound) is thrown.
+    static func quiet(_ logger: Logger) -> Logger {
+        var quiet = logger
+        quiet.logLevel = .critical
+        return quiet
     }
 
     static func json(_ status: Int, _ body: JSONValue) -> Response {

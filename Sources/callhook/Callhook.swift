@@ -11,7 +11,10 @@ struct Callhook: AsyncParsableCommand {
             ./hooks and prints what each returned.
             """,
         version: Callhook.version,
-        subcommands: [HooksCommand.self, ReplayCommand.self, BenchCommand.self, VersionCommand.self]
+        subcommands: [
+            DemoCommand.self, RunCommand.self, HooksCommand.self, OutboxCommand.self, SandboxCommand.self,
+            ReplayCommand.self, BenchCommand.self, VersionCommand.self,
+        ]
     )
 
     static let version = "0.1.0"
@@ -23,10 +26,10 @@ struct GlobalOptions: ParsableArguments {
     var config: String?
 
     @Option(name: .long, help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .warning
+    var logLevel: Logger.Level?
 
-    func bootstrapLogging() {
-        let level = self.logLevel
+    func bootstrapLogging(defaultLevel: Logger.Level = .warning) {
+        let level = self.logLevel ?? defaultLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

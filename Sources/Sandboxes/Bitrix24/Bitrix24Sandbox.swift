@@ -387,6 +387,13 @@ public final class Bitrix24Sandbox: Sendable {
         return state
     }
 
+    /// Binds an event handler, as an application's `event.bind` would.
+    @discardableResult
+    public func bind(event: String, handler: String) async -> PortalAnswer {
+        await self.portal.call(
+            "event.bind", ["event": .string(event), "handler": .string(handler)], caller: .application(userID: 1))
+    }
+
     public func clickToCall(_ params: JSONValue) async -> PortalAnswer {
         let (answer, deliveries) = await self.portal.clickToCall(params)
         guard !answer.isError else { return answer }

@@ -67,7 +67,8 @@ enum PortalValue {
         return !phone.isEmpty && phone.allSatisfy { allowed.contains($0) } && phone.contains(where: \.isNumber)
     }
 
-    static let dateStyle = Date.ISO8601FormatStyle(timeZone: TimeZone(secondsFromGMT: 3 * 3600)!)
+    static let dateStyle = Date.ISO8601FormatStyle(
+        timeZoneSeparator: .colon, timeZone: TimeZone(secondsFromGMT: 3 * 3600)!)
 
     /// The portal's dates: ISO 8601 in the portal's zone (Moscow).
     static func date(_ time: Double) -> String {
