@@ -87,7 +87,7 @@ struct Rig: Sendable {
 /// Runs `body` with a fresh installation. `hooks` are Lua scripts by hook point name; `settings` adjusts the
 /// `bitrix24` section.
 func withRig<T: Sendable>(
-    hooks: [String: String] = [:],
+    hooks: [String: String] = [:], hookSettings: JSONObject = [:],
     portal portalConfiguration: Bitrix24SandboxConfiguration = Bitrix24SandboxConfiguration(),
     settings: @Sendable (inout Bitrix24Settings) -> Void = { _ in },
     _ body: @Sendable (Rig) async throws -> T
@@ -119,6 +119,8 @@ func withRig<T: Sendable>(
                   record_wait_s: 5
                 """)
         settings(&configuration.bitrix24)
+        if !hookSettings.isEmpty { configuration.hooks.settings = try HookSettings(raw: .object(hookSettings)) }
+        if !hookSettings.isEmpty { configuration.hooks.settings = try HookSettings(raw: .object(hookSettings)) }
         let deliveries = Deliveries()
         let server = ServerPort()
         let rig = Rig(
