@@ -39,7 +39,9 @@ public final class AMICallFeed: Sendable {
                             "calls ended while the AMI link was down", metadata: ["call.count": "\(ended)"])
                     }
                     for callEvent in events { self.sink.yield(callEvent) }
-                case .connected, .disconnected, .malformed:
+                case .connected:
+                    if self.client.configuration.reconcileOnConnect { tracker.linkUp() }
+                case .disconnected, .malformed:
                     break
                 }
             }

@@ -21,6 +21,10 @@ public struct CallTracker: Sendable {
     var recentlyHungUp = RecentSet(capacity: 8192)
     /// ActionIDs of Originate actions, to mark the calls they place.
     var originateActionIDs = RecentSet(capacity: 1024)
+    /// Channels heard of on the current link before its `CoreShowChannels` list was read (nil once it was). The
+    /// list may have been made before their first events: they are not judged by it, and their Hangup will come
+    /// over this link anyway.
+    var seenOnLink: Set<String>?
 
     public init(configuration: CallTrackerConfiguration = CallTrackerConfiguration()) {
         self.configuration = configuration
@@ -50,9 +54,19 @@ public struct CallTracker: Sendable {
         "AgentRingNoAnswer",
     ]
 
+    /// A new AMI link logged in; its `CoreShowChannels` list (`reconcile`) follows.
+    public mutating func linkUp() {
+        self.seenOnLink = []
+    }
+
     /// Feeds one AMI message that arrived at `time` (Unix seconds).
     public mutating func receive(_ message: AMIMessage, at time: Double) -> [CallEvent] {
         guard message.kind == .event, let name = message.eventName else { return [] }
+        if self.seenOnLink != nil {
+            for key in ["Uniqueid", "DestUniqueid"] {
+                if let uniqueid = message[key] { self.seenOnLink!.insert(uniqueid) }
+            }
+        }
         var events: [CallEvent] = []
         switch name {
         case "Newchannel":
@@ -648,14 +662,26 @@ public struct CallTracker: Sendable {
     /// After a reconnect: `channels` are the `CoreShowChannel` events of the PBX's channels in progress. Calls the
     /// tracker held whose channels are all gone ended while the link was down: they end now (marked inferred).
     /// Channels the tracker did not know are added, so their calls are followed from here; none is duplicated.
+    /// Channels the new link already spoke of (`linkUp`) are left alone: the list may be older than they are.
     public mutating func reconcile(channels present: [AMIMessage], at time: Double) -> [CallEvent] {
         var events: [CallEvent] = []
         let live = Set(present.compactMap { $0["Uniqueid"] })
-        for uniqueid in self.channels.keys.sorted() where !live.contains(uniqueid) {
+        let heard = self.seenOnLink ?? []
+        self.seenOnLink = nil
+        for uniqueid in self.channels.keys.sorted() where !live.contains(uniqueid) && !heard.contains(uniqueid) {
             self.finish(uniqueid, at: time, &events, inferred: true)
         }
         for message in present {
-            guard let uniqueid = message["Uniqueid"], self.channels[uniqueid] == nil else { continue }
+            guard let uniqueid = message["Uniqueid"] else { continue }
+            if let known = self.channels[uniqueid] {
+                // The list knows what the lost events said: a channel that is up now was answered (when is lost; at
+                // the latest, it answered when it appeared), and the bridge it is in.
+                if !heard.contains(uniqueid) {
+                    if message["ChannelState"] == "6" { self.markAnswered(uniqueid, at: known.createdAt, &events) }
+                    if let bridge = message["BridgeId"], !bridge.isEmpty { self.channels[uniqueid]?.bridge = bridge }
+                }
+                continue
+            }
             // CoreShowChannel has the channel fields, plus Duration (HH:MM:SS) and the bridge it is in.
             var start = time
             if let duration = message["Duration"] {

@@ -135,6 +135,7 @@ public final class CallhookDaemon: Sendable {
                     $0.amiConnected = true
                     $0.amiVersion = version
                 }
+                if ami.configuration.reconcileOnConnect { try await intake.linkUp(at: Date().timeIntervalSince1970) }
             case .disconnected:
                 self.status.withLock { $0.amiConnected = false }
             case .message(let message):

@@ -51,6 +51,8 @@ public actor CallIntake {
                 _ = self.tracker.reconcile(channels: messages, at: entry.at)
             case .originate:
                 self.tracker.originateSent(actionID: String(decoding: entry.bytes, as: UTF8.self))
+            case .linkUp:
+                self.tracker.linkUp()
             }
         }
         if !entries.isEmpty {
@@ -71,6 +73,12 @@ public actor CallIntake {
         try await self.commit(events) { db in try db.appendJournal(.message, at: arrival, bytes: bytes) }
     }
 
+    /// A new AMI link logged in: its `CoreShowChannels` list follows.
+    public func linkUp(at time: Double) async throws {
+        self.tracker.linkUp()
+        try await self.commit([]) { db in try db.appendJournal(.linkUp, at: time, bytes: []) }
+    }
+
     /// The channels `CoreShowChannels` listed after a (re)connect.
     public func reconciled(_ channels: [AMIMessage], at time: Double) async throws {
         let events = self.tracker.reconcile(channels: channels, at: time)
@@ -78,11 +86,14 @@ public actor CallIntake {
         for channel in channels { channel.write(into: &bytes) }
         let recorded = Array(buffer: bytes)
         let tracker = self.tracker
+        // The tracker's own ends (events) carry what it knew of those calls; the sweep below is for the others.
+        let endedByTracker = Set(events.map(\.callID))
         try await self.commit(events) { db in
             let seq = try db.appendJournal(.reconcile, at: time, bytes: recorded)
-            // Calls the database thinks are going on but the PBX does not know any more: their end was missed
-            // (the journal did not have them). They end now, with what is known.
-            for call in try db.calls(state: "active") where !tracker.isInProgress(call.id) {
+            // Calls the database thinks are going on but neither the PBX nor the tracker knows any more: their end
+            // was missed (the journal did not have them). They end now, with what is known.
+            for call in try db.calls(state: "active")
+            where !tracker.isInProgress(call.id) && !endedByTracker.contains(call.id) {
                 try CallEventRecorder.endOrphan(call, at: time, in: db, format: self.timeFormat)
             }
             return seq

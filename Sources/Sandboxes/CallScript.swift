@@ -28,12 +28,10 @@ public struct ScriptedChannel: Sendable {
 public struct CallScript: Sendable {
     public var time: Double
     public private(set) var messages: [AMIMessage] = []
-    private let idBase: Int
     private var nextID = 1
 
     public init(start: Double) {
         self.time = start
-        self.idBase = Int(start)
     }
 
     /// Takes the messages written so far.
@@ -46,7 +44,8 @@ public struct CallScript: Sendable {
     public mutating func channel(
         _ name: String, caller: String, exten: String, context: String, linked: ScriptedChannel? = nil
     ) -> ScriptedChannel {
-        let uniqueid = "\(self.idBase).\(self.nextID)"
+        // As Asterisk makes them: the Unix time the channel was made, then a counter.
+        let uniqueid = "\(Int(self.time)).\(self.nextID)"
         self.nextID += 1
         return ScriptedChannel(
             name: name, uniqueid: uniqueid, linkedid: linked?.linkedid ?? uniqueid, callerNum: caller, exten: exten,

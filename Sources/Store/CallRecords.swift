@@ -44,6 +44,8 @@ public struct JournalEntry: Sendable {
         case reconcile = 1
         /// The ActionID of an Originate Callhook sent.
         case originate = 2
+        /// A new AMI link logged in (no bytes): the `reconcile` entry that follows judges only older channels.
+        case linkUp = 3
     }
 
     public var seq: Int64

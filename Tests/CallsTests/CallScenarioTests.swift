@@ -395,4 +395,48 @@ import Testing
         #expect(s.ended.count == 1)
         #expect(numbers(s.ended[0].talked) == ["101"])
     }
+
+    /// The channel list of a new link can be older than the first events that link brings: a call that began
+    /// between the login and the list is not ended by it. Its hangup comes over the same link.
+    @Test func aCallHeardOnTheNewLinkIsNotEndedByAnOlderList() throws {
+        var s = Scenario()
+        s.tracker.linkUp()
+        let trunk = s.incoming()
+        let p101 = s.phone("101", in: trunk)
+        s.newchannel(p101, state: 0)
+        s.dialBegin(trunk, p101)
+        let events = s.tracker.reconcile(channels: [], at: s.time)
+        #expect(events.isEmpty)
+        #expect(s.tracker.callsInProgress == 1)
+        // The next link's list judges every channel again.
+        s.tracker.linkUp()
+        let later = s.tracker.reconcile(channels: [], at: s.time + 60)
+        #expect(later.contains { if case .ended = $0 { return true } else { return false } })
+    }
+
+    /// The answer was lost with the link: the list shows the phone's channel up, in a bridge. The call is answered
+    /// (not missed) and counted from when that channel appeared.
+    @Test func aLostAnswerIsReadFromTheChannelList() throws {
+        var s = Scenario()
+        let trunk = s.incoming()
+        let appeared = s.time  // its uniqueid's time
+        let p101 = s.phone("101", in: trunk)
+        s.newchannel(p101, state: 0)
+        s.dialBegin(trunk, p101)
+        s.newstate(p101, 5)
+        func show(_ c: Chan) -> AMIMessage {
+            AMIMessage(
+                [("Event", "CoreShowChannel")] + c.fields(state: 6)
+                    + [("Application", "Dial"), ("Duration", "00:00:40"), ("BridgeId", "b1")])
+        }
+        s.tracker.linkUp()
+        s.events += s.tracker.reconcile(channels: [show(trunk), show(p101)], at: s.time + 30)
+        #expect(s.story.contains("answered 101"))
+        s.hangup(trunk, after: 30)
+        s.hangup(p101, after: 0)
+        #expect(s.ended.count == 1)
+        #expect(s.ended.first?.wasAnswered == true)
+        #expect(numbers(s.ended.first?.talked ?? []) == ["101"])
+        #expect(s.ended.first?.answeredAt == appeared)
+    }
 }

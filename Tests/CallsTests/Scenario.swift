@@ -34,7 +34,7 @@ struct Scenario {
 
     /// A new channel; `linked` is the call it belongs to (its own id when nil).
     mutating func channel(_ name: String, caller: String, exten: String, context: String, linked: Chan? = nil) -> Chan {
-        let uniqueid = "1764058500.\(self.nextID)"
+        let uniqueid = "\(Int(self.time)).\(self.nextID)"  // as Asterisk makes them
         self.nextID += 1
         return Chan(
             name: name, uniqueid: uniqueid, linkedid: linked?.linkedid ?? uniqueid, callerNum: caller, exten: exten,
