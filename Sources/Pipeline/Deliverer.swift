@@ -30,6 +30,10 @@ public final class Deliverer: Sendable {
     private let logger: Logger
     private let inFlight = Mutex<Set<String>>([])
     private let wakeup = Wakeup()
+    /// Operations waiting out a failure of the whole portal (down, overloaded, refusing for the rate): the first
+    /// answer after it brings them forward, so calls flow again as soon as the portal is back rather than each at
+    /// the end of its own growing pause. The limiter still paces them.
+    private let waitingOnPortal = Mutex<Set<Int64>>([])
 
     public init(
         database: CallhookDatabase, client: Bitrix24Client, hooks: HookEngine, users: UserDirectory,
@@ -122,11 +126,22 @@ public final class Deliverer: Sendable {
         do {
             switch outcome {
             case .done(let ids, let note, let effects):
+                let waiting = self.waitingOnPortal.withLock { waiting in
+                    defer { waiting.removeAll() }
+                    return Array(waiting.subtracting(ids))
+                }
                 try await runner.database.write { db in
                     for id in ids { try db.markDone(id, note: note) }
                     try effects(db)
+                    try db.expedite(waiting)
                 }
                 runner.observe(.operation(callID: call.id, kind: head.kind, status: "done", note: note))
+                if !waiting.isEmpty {
+                    self.logger.info(
+                        "the portal answers again; operations waiting for it go now",
+                        metadata: ["op.count": "\(waiting.count)"])
+                    self.wakeup.signal()
+                }
                 return true
             case .cancelled(let ids, let reason, let effects):
                 try await runner.database.write { db in
@@ -166,6 +181,10 @@ public final class Deliverer: Sendable {
                     let wait = max(after?.seconds ?? 0, backoff) * Double.random(in: 0.9...1.1)
                     try await runner.database.write { db in
                         try db.markRetry(head.id, error: text, retryAt: unixNow() + wait)
+                    }
+                    // A method's own operating-time block ends when the portal said; anything else is the portal's.
+                    if error.code != "OPERATION_TIME_LIMIT" {
+                        self.waitingOnPortal.withLock { _ = $0.insert(head.id) }
                     }
                     self.logger.warning(
                         "CRM operation will be retried",

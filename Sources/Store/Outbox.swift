@@ -152,6 +152,20 @@ extension Database {
                 """, arguments: [error, retryAt, now(), id])
     }
 
+    /// Brings pending operations waiting for a retry forward to now (the portal is back).
+    public func expedite(_ ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ",")
+        let time = now()
+        var arguments: StatementArguments = [time, time, time]
+        arguments += StatementArguments(ids)
+        try self.execute(
+            sql: """
+                UPDATE outbox SET not_before = ?, updated_at = ?
+                WHERE status = 'pending' AND not_before > ? AND id IN (\(placeholders))
+                """, arguments: arguments)
+    }
+
     /// Waits without counting a failed attempt (a record file still being written).
     public func postpone(_ id: Int64, until time: Double, note: String) throws {
         try self.execute(

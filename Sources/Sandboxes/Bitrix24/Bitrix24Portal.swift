@@ -59,7 +59,11 @@ actor Bitrix24Portal {
     // MARK: - Dispatch
 
     /// Runs one REST method. `method` is lower-cased, without `.json`.
-    func call(_ method: String, _ params: JSONValue, caller: PortalCaller) -> PortalAnswer {
+    /// Carries out one method. `blocked` is a method the operating-time limit holds until a time (Unix): a batch
+    /// refuses its commands for that method as the portal refuses the method itself.
+    func call(
+        _ method: String, _ params: JSONValue, caller: PortalCaller, blocked: (method: String, until: Double)? = nil
+    ) -> PortalAnswer {
         switch method {
         case "telephony.externalcall.register": return self.register(params, caller: caller)
         case "telephony.externalcall.show": return self.showHide(params, show: true)
@@ -78,7 +82,7 @@ actor Bitrix24Portal {
         case "event.bind": return self.bindEvent(params)
         case "event.get": return .init(body: ["result": .array(self.handlers.map(JSONValue.object))])
         case "event.unbind": return self.unbindEvent(params)
-        case "batch": return self.batch(params, caller: caller)
+        case "batch": return self.batch(params, caller: caller, blocked: blocked)
         default: break
         }
         let parts = method.split(separator: ".")
@@ -666,7 +670,9 @@ actor Bitrix24Portal {
 
     // MARK: - Batch
 
-    private func batch(_ params: JSONValue, caller: PortalCaller) -> PortalAnswer {
+    private func batch(
+        _ params: JSONValue, caller: PortalCaller, blocked: (method: String, until: Double)?
+    ) -> PortalAnswer {
         let halt = PortalValue.flag(params["halt"], default: false)
         var commands: [(key: String, command: String)] = []
         switch params["cmd"] {
@@ -696,7 +702,12 @@ actor Bitrix24Portal {
                 continue
             }
             let query = parts.count > 1 ? Self.substitute(parts[1], results) : ""
-            let answer = self.call(method, PHPQuery.decode(Substring(query)), caller: caller)
+            let answer: PortalAnswer
+            if let blocked, blocked.method == method, blocked.until > PortalValue.now() {
+                answer = .error(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit")
+            } else {
+                answer = self.call(method, PHPQuery.decode(Substring(query)), caller: caller)
+            }
             if answer.isError {
                 errors[key] = [
                     "error": answer.body["error"] ?? "", "error_description": answer.body["error_description"] ?? "",

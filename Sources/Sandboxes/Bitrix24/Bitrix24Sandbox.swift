@@ -134,35 +134,9 @@ public final class Bitrix24Sandbox: Sendable {
 
     private func serve(_ method: String, _ params: JSONValue, caller: PortalCaller, auth: String) async -> Response {
         let started = PortalValue.now()
-        let (latency, gate) = self.front.withLock { front -> (Duration, Gate) in
-            let monotonic = Self.monotonic()
-            if let until = front.knobs.outageUntil {
-                if until > monotonic { return (front.knobs.latency, .outage(until: until)) }
-                front.knobs.outageUntil = nil
-            }
-            guard front.bucket.admit(now: monotonic) else {
-                return (front.knobs.latency, .answer(.error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")))
-            }
-            if var failure = front.knobs.failNext {
-                failure.count -= 1
-                front.knobs.failNext = failure.count > 0 ? failure : nil
-                return (front.knobs.latency, .answer(.error(failure.status, failure.error, failure.description)))
-            }
-            if let blocked = front.knobs.blockedMethod, blocked.method == method, blocked.until > started {
-                var answer = PortalAnswer.error(
-                    429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit")
-                answer.body["time"] = Bitrix24Portal.timeBlock(start: started, resetAt: blocked.until)
-                return (front.knobs.latency, .answer(answer))
-            }
-            if method.hasPrefix("telephony."), front.knobs.telephonyRequiresApplication, !caller.isApplication {
-                return (
-                    front.knobs.latency,
-                    .answer(.error(401, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method"))
-                )
-            }
-            let lose = front.knobs.loseAnswers > 0
-            if lose { front.knobs.loseAnswers -= 1 }
-            return (front.knobs.latency, .pass(lose: lose))
+        let (latency, gate, blocked) = self.front.withLock { front -> (Duration, Gate, (String, Double)?) in
+            let (latency, gate) = self.gate(method, caller: caller, started: started, front: &front)
+            return (latency, gate, front.knobs.blockedMethod)
         }
         if latency > .zero { try? await Task.sleep(for: latency) }
         var answer: PortalAnswer
@@ -176,7 +150,7 @@ public final class Bitrix24Sandbox: Sendable {
         case .answer(let refused):
             answer = refused
         case .pass(let lose):
-            answer = await self.portal.call(method, params, caller: caller)
+            answer = await self.portal.call(method, params, caller: caller, blocked: blocked)
             if !answer.isError { answer.body["time"] = Bitrix24Portal.timeBlock(start: started) }
             if lose {
                 answer = PortalAnswer(
@@ -184,6 +158,38 @@ public final class Bitrix24Sandbox: Sendable {
             }
         }
         return self.finish(method, params, answer, auth: auth, at: started)
+    }
+
+    /// What the front does with a request before the portal sees it: the outage, the bucket, the knobs' failures.
+    private func gate(_ method: String, caller: PortalCaller, started: Double, front: inout Front) -> (Duration, Gate) {
+        let monotonic = Self.monotonic()
+        if let until = front.knobs.outageUntil {
+            if until > monotonic { return (front.knobs.latency, .outage(until: until)) }
+            front.knobs.outageUntil = nil
+        }
+        guard front.bucket.admit(now: monotonic) else {
+            return (front.knobs.latency, .answer(.error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")))
+        }
+        if var failure = front.knobs.failNext {
+            failure.count -= 1
+            front.knobs.failNext = failure.count > 0 ? failure : nil
+            return (front.knobs.latency, .answer(.error(failure.status, failure.error, failure.description)))
+        }
+        if let blocked = front.knobs.blockedMethod, blocked.method == method, blocked.until > started {
+            var answer = PortalAnswer.error(
+                429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit")
+            answer.body["time"] = Bitrix24Portal.timeBlock(start: started, resetAt: blocked.until)
+            return (front.knobs.latency, .answer(answer))
+        }
+        if method.hasPrefix("telephony."), front.knobs.telephonyRequiresApplication, !caller.isApplication {
+            return (
+                front.knobs.latency,
+                .answer(.error(401, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method"))
+            )
+        }
+        let lose = front.knobs.loseAnswers > 0
+        if lose { front.knobs.loseAnswers -= 1 }
+        return (front.knobs.latency, .pass(lose: lose))
     }
 
     /// Logs the request (secrets masked) and makes the HTTP response.
@@ -198,6 +204,16 @@ public final class Bitrix24Sandbox: Sendable {
         ]
         if let code = answer.body["error"] { entry["error"] = code }
         if answer.raw != nil { entry["error"] = .string("http_\(answer.status)") }
+        if method == "batch", let failed = answer.body["result"]?["result_error"] {
+            // The commands a batch refused, by their error codes (the batch itself answers 200).
+            let codes: [JSONValue]
+            switch failed {
+            case .object(let members): codes = members.values.compactMap { $0["error"] }
+            case .array(let items): codes = items.compactMap { $0["error"] }
+            default: codes = []
+            }
+            if !codes.isEmpty { entry["command_errors"] = .array(codes) }
+        }
         self.front.withLock { front in
             front.requestCount += 1
             front.requests.append(.object(entry))
