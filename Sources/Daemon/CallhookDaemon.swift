@@ -107,6 +107,22 @@ public final class CallhookDaemon: Sendable {
             configuration: self.configuration, database: database, hooks: hooks, users: users, ami: ami, intake: intake,
             daemon: self, logger: self.logger)
 
+        do {
+            try await self.serve(
+                ami: ami, intake: intake, deliverer: deliverer, users: users, hooks: hooks,
+                server: server, database: database)
+        } catch {
+            try? await intake.drained()
+            throw error
+        }
+        // What the PBX said last is in the journal before the daemon stops.
+        try? await intake.drained()
+    }
+
+    private func serve(
+        ami: AMIClient, intake: CallIntake, deliverer: Deliverer, users: UserDirectory, hooks: HookEngine,
+        server: EventsServer, database: CallhookDatabase
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await ami.run() }
             group.addTask { try await self.feed(ami, into: intake) }

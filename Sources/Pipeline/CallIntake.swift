@@ -19,6 +19,9 @@ public actor CallIntake {
     private let logger: Logger
     private let wake: @Sendable () -> Void
     private var sinceJournalPrune = 0
+    private var pending: [Step] = []
+    private var flushing: Task<Void, Never>?
+    private var failure: (any Error)?
     /// Observers of what the tracker reported (the demo's timeline, tests).
     private let observer: (@Sendable (CallEvent) -> Void)?
 
@@ -108,26 +111,67 @@ public actor CallIntake {
 
     public var callsInProgress: Int { self.tracker.callsInProgress }
 
+    /// One journal entry and the tracker's events it caused, waiting to be committed.
+    private struct Step: Sendable {
+        var events: [CallEvent]
+        var journal: @Sendable (Database) throws -> Int64
+    }
+
+    /// Queues a journal entry with its effects. Steps are committed in order, and those that gather while a
+    /// transaction is being written go together in the next one (group commit): each still lands whole with
+    /// its effects, and a burst of AMI events costs one SQLite transaction instead of one each.
     private func commit(_ events: [CallEvent], journal: @escaping @Sendable (Database) throws -> Int64) async throws {
-        let format = self.timeFormat
-        let prune = self.sinceJournalPrune >= 500
-        if prune { self.sinceJournalPrune = 0 } else { self.sinceJournalPrune += 1 }
-        let enqueued = try await self.database.write { db -> Bool in
-            let seq = try journal(db)
-            var enqueued = false
-            for event in events {
-                enqueued = try CallEventRecorder.apply(event, seq: seq, in: db, format: format) || enqueued
+        if let failure = self.failure { throw failure }
+        self.pending.append(Step(events: events, journal: journal))
+        guard self.flushing == nil else { return }
+        self.flushing = Task { await self.flush() }
+    }
+
+    private func flush() async {
+        while !self.pending.isEmpty {
+            let steps = self.pending
+            self.pending.removeAll()
+            let format = self.timeFormat
+            self.sinceJournalPrune += steps.count
+            let prune = self.sinceJournalPrune >= 500
+            if prune { self.sinceJournalPrune = 0 }
+            do {
+                let enqueued = try await self.database.write { db -> Bool in
+                    var enqueued = false
+                    var seq: Int64 = 0
+                    for step in steps {
+                        seq = try step.journal(db)
+                        for event in step.events {
+                            enqueued = try CallEventRecorder.apply(event, seq: seq, in: db, format: format) || enqueued
+                        }
+                    }
+                    if prune {
+                        // Entries before the oldest call in progress, and older than ten minutes, rebuild nothing.
+                        let keep = try db.oldestActiveSeq() ?? seq
+                        try db.execute(
+                            sql: "DELETE FROM journal WHERE seq < ? AND at < ?", arguments: [keep, unixNow() - 600])
+                    }
+                    return enqueued
+                }
+                if let observer = self.observer {
+                    for step in steps { for event in step.events { observer(event) } }
+                }
+                if enqueued { self.wake() }
+            } catch {
+                // The journal would lie from here on: the next event received throws, which stops the daemon.
+                self.failure = error
+                self.pending.removeAll()
+                self.logger.critical("cannot write the call journal", metadata: ["error": "\(error)"])
             }
-            if prune {
-                // Entries before the oldest call in progress, and older than ten minutes, rebuild nothing.
-                let keep = try db.oldestActiveSeq() ?? seq
-                try db.execute(
-                    sql: "DELETE FROM journal WHERE seq < ? AND at < ?", arguments: [keep, unixNow() - 600])
-            }
-            return enqueued
         }
-        if let observer = self.observer { for event in events { observer(event) } }
-        if enqueued { self.wake() }
+        self.flushing = nil
+    }
+
+    /// Waits until everything received so far is committed (also when the caller is cancelled: the daemon calls
+    /// it as it stops); throws if the database could not be written.
+    public func drained() async throws {
+        while let flushing = self.flushing { await flushing.value }
+        if let failure = self.failure { throw failure }
     }
 
     static func time(of message: AMIMessage, arrival: Double) -> Double {

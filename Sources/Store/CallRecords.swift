@@ -69,6 +69,14 @@ extension Database {
             .map(StoredCall.init(row:))
     }
 
+    /// How many calls the store holds, or how many in `state`.
+    public func callCount(state: String? = nil) throws -> Int {
+        if let state {
+            return try Int.fetchOne(self, sql: "SELECT COUNT(*) FROM calls WHERE state = ?", arguments: [state]) ?? 0
+        }
+        return try Int.fetchOne(self, sql: "SELECT COUNT(*) FROM calls") ?? 0
+    }
+
     public func save(_ call: StoredCall) throws {
         try self.execute(
             sql: """

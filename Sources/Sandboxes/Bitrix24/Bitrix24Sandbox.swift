@@ -25,6 +25,7 @@ public final class Bitrix24Sandbox: Sendable {
     private let logger: Logger
     private let events: CurlHTTPClient
     private let boundPort = Mutex<Int?>(nil)
+    private let arrivals = Mutex<(@Sendable (_ method: String, _ params: JSONValue) -> Void)?>(nil)
 
     struct Front: Sendable {
         var knobs: SandboxKnobs
@@ -45,6 +46,12 @@ public final class Bitrix24Sandbox: Sendable {
                 bucket: ServerBucket(burst: Double(configuration.burst), rate: configuration.rate)))
         self.logger = logger
         self.events = CurlHTTPClient(threads: 1)
+    }
+
+    /// Calls `observer` with each REST request as it arrives, before any limit or knob applies (`callhook bench`
+    /// times requests leaving Callhook with it).
+    public func observeArrivals(_ observer: (@Sendable (_ method: String, _ params: JSONValue) -> Void)?) {
+        self.arrivals.withLock { $0 = observer }
     }
 
     /// The port it listens on, once running.
@@ -116,6 +123,7 @@ public final class Bitrix24Sandbox: Sendable {
         }
         params["auth"] = nil
         let name = method(rawMethod)
+        if let observer = self.arrivals.withLock({ $0 }) { observer(name, params) }
         let auth = caller.isApplication ? "oauth" : "webhook"
         return await self.serve(name, params, caller: caller, auth: auth)
     }

@@ -1,0 +1,419 @@
+import AMI
+import ArgumentParser
+import Bitrix24
+import Config
+import Daemon
+import Foundation
+import Hooks
+import JSON
+import Logging
+import Sandboxes
+import Store
+import Synchronization
+
+/// `callhook bench pipeline`: the daemon's whole path on loopback, timed from the outside.
+struct PipelineBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Ring-to-register latency (p50/p99) and the delivery rate against the portal's rate limit.",
+        discussion: """
+            Runs the daemon between a local Asterisk (AMI over TCP) and a local Bitrix24 (HTTP), as `callhook run`
+            would, with a Lua script at every one of the twelve hook points and its SQLite store on disk.
+
+            Latency: calls from new numbers, one after another. For each, the clock starts when the test PBX
+            writes the ring event to the AMI socket and stops when the local portal receives the
+            telephony.externalcall.register request: the AMI read, the call tracker, the SQLite transaction, the
+            hooks need_registration, process_phone_number, process_search_params, get_search_filter,
+            process_entity_creation_params and process_registration_params, the client search and the lead made
+            for the new number (two loopback round trips) are all inside it.
+
+            Delivery rate: --backlog calls played at once against a portal whose leaky bucket is --burst and
+            --rate per second (Callhook configured with the same). After the burst is spent, the HTTP requests
+            per second the portal receives are divided by its rate; every answer QUERY_LIMIT_EXCEEDED is counted.
+            """)
+
+    @Option(help: "Calls timed for the latency.") var calls = 300
+    @Option(help: "Calls queued at once for the delivery rate.") var backlog = 400
+    @Option(help: "The portal's bucket size for the delivery rate.") var burst = 50
+    @Option(help: "The portal's drain rate (requests per second) for the delivery rate.") var rate = 20.0
+
+    func run() async throws {
+        LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
+        Output.out("callhook bench pipeline: local Asterisk (AMI/TCP) → callhook daemon → local Bitrix24 (HTTP)")
+        Output.out("all twelve hook points scripted in Lua; SQLite store in WAL mode on disk")
+        Output.out("")
+        let latency = try await self.latency()
+        Output.out("ring → register, \(self.calls) calls one after another (two loopback requests before it):")
+        Output.out(
+            "  p50 \(Self.ms(latency.percentile(0.5)))   p90 \(Self.ms(latency.percentile(0.9)))   "
+                + "p99 \(Self.ms(latency.percentile(0.99)))   max \(Self.ms(latency.percentile(1)))   "
+                + "(target p99 < 2 ms)")
+        Output.out("")
+        let delivery = try await self.delivery()
+        Output.out(
+            "delivery of \(self.backlog) calls at once, portal limit: burst \(self.burst), \(Self.number(self.rate)) requests/s:"
+        )
+        Output.out(
+            "  \(delivery.requests) HTTP requests carrying \(delivery.commands) CRM commands in "
+                + String(format: "%.1f s", delivery.seconds))
+        Output.out(
+            "  after the burst: "
+                + String(
+                    format: "%.2f requests/s = %.1f %% of the limit (target ≥ 95 %%)", delivery.sustained,
+                    delivery.sustained / self.rate * 100)
+                + ", \(delivery.refused) answered QUERY_LIMIT_EXCEEDED (target 0)")
+    }
+
+    // MARK: - Latency
+
+    private func latency() async throws -> LatencySample {
+        let arrivals = Arrivals()
+        var samples: [UInt64] = []
+        try await self.withInstallation(burst: 10_000, rate: 1000, arrivals: arrivals) { pbx, store in
+            var script = CallScript(start: Date().timeIntervalSince1970)
+            // A few calls to warm the Lua states, the statement cache and the HTTP connections.
+            let warmup = 20
+            for index in 0..<(warmup + self.calls) {
+                let trunk = script.incoming(from: "+7999\(3_000_000 + index)", did: "74951234567")
+                let phone = script.phone(["101", "777", "7006", "9170"][index % 4], in: trunk)
+                script.ring(trunk, phone)
+                let ring = script.take()
+                let sent = ContinuousClock.now
+                await pbx.send(ring)
+                guard let arrived = await arrivals.register(of: trunk.linkedid, within: .seconds(10)) else {
+                    throw Failure(message: "call \(trunk.linkedid) was not registered within ten seconds")
+                }
+                if index >= warmup {
+                    samples.append(UInt64((arrived - sent).components.attoseconds / 1_000_000_000))
+                }
+                script.newstate(phone, 6, after: 2)
+                script.dialEnd(trunk, phone, "ANSWER", after: 0)
+                script.bridge(phone, "b-\(trunk.linkedid)")
+                script.bridge(trunk, "b-\(trunk.linkedid)")
+                script.hangup(trunk, after: 15)
+                script.hangup(phone, after: 0)
+                await pbx.send(script.take())
+                try await Self.settle(store)
+            }
+        }
+        Self.report(hooks: arrivals.hooks)
+        return LatencySample(samples, total: samples.reduce(0, +))
+    }
+
+    // MARK: - Delivery rate
+
+    struct Delivery {
+        var requests: Int
+        var commands: Int
+        var seconds: Double
+        var sustained: Double
+        var refused: Int
+    }
+
+    private func delivery() async throws -> Delivery {
+        let arrivals = Arrivals()
+        var result = Delivery(requests: 0, commands: 0, seconds: 0, sustained: 0, refused: 0)
+        try await self.withInstallation(burst: self.burst, rate: self.rate, arrivals: arrivals) { pbx, store in
+            Self.report(hooks: arrivals.hooks)
+            arrivals.reset()
+            var script = CallScript(start: Date().timeIntervalSince1970)
+            for index in 0..<self.backlog {
+                let number = "+7999\(4_000_000 + index)"
+                if index % 3 == 1 {
+                    script.missedIncoming(from: number, did: "74951234567", extensions: ["101", "777"], ring: 10)
+                } else {
+                    script.answeredIncoming(
+                        from: number, did: "74951234567", extension: ["101", "777", "7006"][index % 3], talk: 30)
+                }
+            }
+            await pbx.send(script.take())
+            let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+            while try await store.read({ db in try db.callCount() }) < self.backlog, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await Self.settle(store, timeout: .seconds(Double(self.backlog) * 10 / self.rate + 60))
+            let times = arrivals.times
+            guard let first = times.first, let last = times.last, times.count > self.burst else { return }
+            result.requests = times.count
+            result.commands = arrivals.commands
+            result.seconds = (last - first).seconds
+            let afterBurst = times[self.burst - 1]
+            let window = (last - afterBurst).seconds
+            result.sustained = window > 0 ? Double(times.count - self.burst) / window : 0
+        } portalState: { state in
+            result.refused = state["limits"]?["query_limit_exceeded"]?.integerValue.map(Int.init) ?? -1
+        }
+        return result
+    }
+
+    // MARK: - The installation
+
+    /// A local portal, a test PBX and the daemon between them, with the bench's hooks; `body` runs while they do.
+    private func withInstallation(
+        burst: Int, rate: Double, arrivals: Arrivals,
+        _ body: (AMIPeer, CallhookDatabase) async throws -> Void,
+        portalState: (JSONValue) -> Void = { _ in }
+    ) async throws {
+        let logger = Logger(label: "callhook.bench")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "callhook-bench-\(UUID().uuidString)")
+        let hooks = directory.appendingPathComponent("hooks")
+        try FileManager.default.createDirectory(at: hooks, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (hook, source) in Self.scripts {
+            try source.write(to: hooks.appendingPathComponent(hook.fileName), atomically: true, encoding: .utf8)
+        }
+        let sandbox = Bitrix24Sandbox(
+            configuration: Bitrix24SandboxConfiguration(burst: burst, rate: rate, requestLogLimit: 10), logger: logger)
+        sandbox.observeArrivals { method, params in arrivals.arrived(method, params) }
+        let pbx = try await AMIPeer.bind(logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await sandbox.run() }
+            group.addTask { try await pbx.run() }
+            while sandbox.port == nil { try await Task.sleep(for: .milliseconds(5)) }
+            let configuration = try CallhookConfiguration.parse(
+                yaml: """
+                    ami: {host: 127.0.0.1, port: \(pbx.port), username: callhook, secret: callhook}
+                    calls: {timezone: Europe/Moscow}
+                    hooks: {directory: \(hooks.path), settings: {phone_format: "+7"}}
+                    store: {path: \(directory.appendingPathComponent("callhook.sqlite").path)}
+                    server: {host: 127.0.0.1, port: 0}
+                    bitrix24:
+                      webhook: http://127.0.0.1:\(sandbox.port!)/rest/\(sandbox.configuration.webhookUserID)/\(sandbox.configuration.webhookCode)/
+                      rate: {burst: \(burst), per_second: \(rate)}
+                      show_debounce_ms: 100
+                      record_settle_s: 0
+                    """)
+            let daemon = CallhookDaemon(
+                configuration: configuration, logger: logger,
+                observer: DaemonObserver(delivery: { event in
+                    if case .hook(_, let hook, let source, _) = event { arrivals.hookRan(hook, source: source) }
+                }))
+            group.addTask { try await daemon.run() }
+            while pbx.loggedInConnections == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            let store = try CallhookDatabase(path: configuration.store.path)
+            try await Self.settle(store)
+            try await body(pbx, store)
+            portalState(await sandbox.state())
+            group.cancelAll()
+        }
+    }
+
+    /// Waits until no call is in progress and the outbox is empty.
+    static func settle(_ store: CallhookDatabase, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            let (active, pending) = try await store.read { db in
+                (try db.callCount(state: "active"), try db.outboxCounts()[.pending] ?? 0)
+            }
+            if active == 0, pending == 0 { return }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let stuck = try await store.read { db in
+            try db.operations(status: nil).filter { $0.status == .pending || $0.status == .failed }.prefix(5).map {
+                "\($0.kind) \($0.status) (\($0.lastError ?? "waiting"))"
+            }
+        }
+        throw Failure(message: "the bench's calls did not settle within \(timeout); pending: \(stuck)")
+    }
+
+    /// Fails when a script fell back to the built-in: the figures would not be those of scripted hooks.
+    static func report(hooks: [String: Int]) {
+        let failed = hooks.filter { !$0.key.hasSuffix(" script") }
+        if !failed.isEmpty { Output.err("warning: hooks not run by their script: \(failed)") }
+    }
+
+    static func ms(_ nanoseconds: Double) -> String { String(format: "%.3f ms", nanoseconds / 1e6) }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+
+    /// What each hook point runs: small scripts doing what integrators' scripts do (rewrite a number, filter by
+    /// line, add a comment, pick fields), so that every hook of the path is a real Lua call.
+    static let scripts: [(HookPoint, String)] = [
+        (
+            .processPhoneNumber,
+            """
+            return function(input)
+              local digits = input.params.phone:gsub("%D", "")
+              if #digits == 11 and digits:sub(1, 1) == "8" then digits = "7" .. digits:sub(2) end
+              if #digits == 11 then return {data = {phone = "+" .. digits}, state = "success"} end
+              return {data = {phone = input.params.phone}, state = "success"}
+            end
+            """
+        ),
+        (
+            .needRegistration,
+            """
+            return function(input)
+              local c = input.params.conversation
+              return {data = {result = c.type ~= 1 and c.from ~= "100"}, state = "success"}
+            end
+            """
+        ),
+        (
+            .processSearchParams,
+            """
+            return function(input)
+              local p = input.params
+              if p.conversation.trunk == "74957654321" then p.CRM_CREATE = 0 end
+              p.conversation, p.user = nil, nil
+              return {data = p, state = "success"}
+            end
+            """
+        ),
+        (
+            .getSearchFilter,
+            """
+            return function(input)
+              local kept = {}
+              for _, entity in ipairs(input.params.entities) do
+                if entity.CRM_ENTITY_TYPE ~= "COMPANY" or #kept == 0 then kept[#kept + 1] = entity end
+              end
+              return {data = {entities = callhook.array(kept)}, state = "success"}
+            end
+            """
+        ),
+        (
+            .processEntityCreationParams,
+            """
+            return function(input)
+              local p = input.params
+              p.TITLE = "Звонок с " .. (p.conversation.from or "")
+              p.COMMENTS = "линия " .. (p.conversation.trunk or "")
+              p.conversation = nil
+              return {data = p, state = "success"}
+            end
+            """
+        ),
+        (
+            .processRegistrationParams,
+            """
+            return function(input)
+              local p = input.params
+              if p.conversation.trunk == "74951234567" then p.LINE_NUMBER = "74951234567" end
+              p.conversation = nil
+              return {data = p, state = "success"}
+            end
+            """
+        ),
+        (.processOriginateParams, "return function(input) return {data = input.params, state = \"success\"} end"),
+        (
+            .processFinalParams,
+            """
+            return function(input)
+              local p = input.params
+              if p.DURATION and p.DURATION < 0 then p.DURATION = 0 end
+              p.conversation = nil
+              return {data = p, state = "success"}
+            end
+            """
+        ),
+        (
+            .processRecordFilePath,
+            """
+            return function(input)
+              return {data = {path = input.params.path:gsub("^/var/spool/asterisk/", "/mnt/records/")}, state = "success"}
+            end
+            """
+        ),
+        (
+            .processTaskCreationParams,
+            """
+            return function(input)
+              local p = input.params
+              p.arNewTaskData.TITLE = "Перезвонить: " .. (p.conversation.from or "")
+              p.conversation = nil
+              return {data = p, state = "success"}
+            end
+            """
+        ),
+        (
+            .getUpdatedActivityFields,
+            "return function(input) return {data = {}, state = \"success\"} end"
+        ),
+        (
+            .getUpdatedEntityFields,
+            "return function(input) return {data = {}, state = \"success\"} end"
+        ),
+    ]
+}
+
+/// The requests the local portal received, with their arrival times.
+final class Arrivals: Sendable {
+    private struct State {
+        var registers: [String: ContinuousClock.Instant] = [:]
+        var waiting: [String: CheckedContinuation<ContinuousClock.Instant?, Never>] = [:]
+        var times: [ContinuousClock.Instant] = []
+        var commands = 0
+        var hooks: [String: Int] = [:]
+    }
+    private let state = Mutex(State())
+
+    func reset() { self.state.withLock { $0 = State() } }
+
+    func hookRan(_ hook: HookPoint, source: String) {
+        self.state.withLock { $0.hooks["\(hook.name) \(source)", default: 0] += 1 }
+    }
+
+    /// How many times each hook ran, by what: "process_phone_number script" → 320.
+    var hooks: [String: Int] { self.state.withLock { $0.hooks } }
+
+    var times: [ContinuousClock.Instant] { self.state.withLock { $0.times } }
+    var commands: Int { self.state.withLock { $0.commands } }
+
+    func arrived(_ method: String, _ params: JSONValue) {
+        let now = ContinuousClock.now
+        var registered: [String] = []
+        var commands = 1
+        if method == "telephony.externalcall.register", let id = params["EXTERNAL_CALL_ID"]?.scalarText {
+            registered.append(id)
+        } else if method == "batch" {
+            let cmd: [JSONValue]
+            switch params["cmd"] {
+            case .object(let members)?: cmd = members.values
+            case .array(let items)?: cmd = items
+            default: cmd = []
+            }
+            commands = cmd.count
+            for case .string(let command) in cmd where command.hasPrefix("telephony.externalcall.register?") {
+                let query = command.dropFirst("telephony.externalcall.register?".count)
+                if let id = PHPQuery.decode(query)["EXTERNAL_CALL_ID"]?.scalarText { registered.append(id) }
+            }
+        }
+        let resumed = self.state.withLock { state in
+            state.times.append(now)
+            state.commands += commands
+            return registered.compactMap { id -> CheckedContinuation<ContinuousClock.Instant?, Never>? in
+                state.registers[id] = now
+                return state.waiting.removeValue(forKey: id)
+            }
+        }
+        for continuation in resumed { continuation.resume(returning: now) }
+    }
+
+    /// When the register request of the call `id` arrived (waits for it without polling; nil after `limit`).
+    func register(of id: String, within limit: Duration) async -> ContinuousClock.Instant? {
+        let timeout = Task {
+            try await Task.sleep(for: limit)
+            let waiting = self.state.withLock { $0.waiting.removeValue(forKey: id) }
+            waiting?.resume(returning: nil)
+        }
+        defer { timeout.cancel() }
+        return await withCheckedContinuation { continuation in
+            let arrived = self.state.withLock { state -> ContinuousClock.Instant? in
+                if let time = state.registers[id] { return time }
+                state.waiting[id] = continuation
+                return nil
+            }
+            if let arrived { continuation.resume(returning: arrived) }
+        }
+    }
+}
+
+extension Duration {
+    fileprivate var seconds: Double {
+        Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
+    }
+}
