@@ -160,8 +160,12 @@ struct Section {
 
     func string(_ key: String) throws(ConfigurationError) -> String? {
         guard let value = self.members[key], !value.isNull else { return nil }
-        guard let s = value.stringValue, !s.isEmpty else {
+        guard let s = value.stringValue else {
             throw ConfigurationError(path: "\(self.path).\(key)", message: "must be text")
+        }
+        guard !s.isEmpty else {
+            throw ConfigurationError(
+                path: "\(self.path).\(key)", message: "must not be empty (leave it out for the default)")
         }
         return s
     }

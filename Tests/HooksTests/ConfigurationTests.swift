@@ -1,4 +1,5 @@
 import Config
+import Foundation
 import Hooks
 import JSON
 import LuaHost
@@ -10,6 +11,25 @@ import Testing
         #expect(configuration.hooks.directory == "hooks")
         #expect(configuration.hooks.limits == .default)
         #expect(configuration.hooks.settings.phone == PhoneNumberRules())
+    }
+
+    /// The shipped example is what admins copy: every setting in it must be accepted as written.
+    @Test func theShippedExampleIsAValidConfiguration() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("callhook.example.yaml").path
+        let configuration = try CallhookConfiguration.load(path: path)
+        #expect(configuration.ami.secret == "change-me")
+        #expect(configuration.bitrix24.lines["74951234567"]?.lineNumber == "74951234567")
+        #expect(configuration.store.durability == "normal")
+        #expect(configuration.originate.context == "from-internal")
+    }
+
+    @Test func anEmptySettingSaysSo() throws {
+        #expect {
+            try CallhookConfiguration.parse(yaml: "ami: {secret: \"\"}")
+        } throws: { error in
+            "\(error)".contains("ami.secret: must not be empty")
+        }
     }
 
     @Test func hooksSectionIsRead() throws {
