@@ -117,6 +117,7 @@ public final class CallhookDaemon: Sendable {
         }
         // What the PBX said last is in the journal before the daemon stops.
         try? await intake.drained()
+        try? await database.checkpointInBackground()
     }
 
     private func serve(
@@ -132,6 +133,7 @@ public final class CallhookDaemon: Sendable {
             }
             group.addTask { await hooks.watchScripts() }
             group.addTask { await self.housekeeping(database: database, users: users) }
+            group.addTask { await self.checkpoints(database) }
             if self.configuration.server.port > 0 || self.observer.started != nil {
                 group.addTask {
                     try await server.run { port in self.observer.started?(DaemonEndpoints(serverPort: port)) }
@@ -162,6 +164,19 @@ public final class CallhookDaemon: Sendable {
                 self.logger.warning("AMI block skipped", metadata: ["ami.malformed": "\(block)"])
             }
             if Task.isCancelled { break }
+        }
+    }
+
+    /// Every two seconds: the WAL copied back into the database file, on a thread of its own (commits never do
+    /// it, so an AMI event's transaction never waits for the disk).
+    private func checkpoints(_ database: CallhookDatabase) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(2))
+            do {
+                try await database.checkpointInBackground()
+            } catch {
+                self.logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 
