@@ -56,16 +56,16 @@ public struct JournalEntry: Sendable {
 
 extension Database {
     public func call(_ id: String) throws -> StoredCall? {
-        try Row.fetchOne(self, sql: "SELECT * FROM calls WHERE id = ?", arguments: [id]).map(StoredCall.init(row:))
+        try Row.cachedOne(self, sql: "SELECT * FROM calls WHERE id = ?", arguments: [id]).map(StoredCall.init(row:))
     }
 
     public func calls(state: String? = nil, limit: Int = 10_000) throws -> [StoredCall] {
         if let state {
-            return try Row.fetchAll(
+            return try Row.cachedAll(
                 self, sql: "SELECT * FROM calls WHERE state = ? ORDER BY created_at LIMIT ?", arguments: [state, limit]
             ).map(StoredCall.init(row:))
         }
-        return try Row.fetchAll(self, sql: "SELECT * FROM calls ORDER BY created_at LIMIT ?", arguments: [limit])
+        return try Row.cachedAll(self, sql: "SELECT * FROM calls ORDER BY created_at LIMIT ?", arguments: [limit])
             .map(StoredCall.init(row:))
     }
 
@@ -78,7 +78,7 @@ extension Database {
     }
 
     public func save(_ call: StoredCall) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql: """
                 INSERT INTO calls (id, state, facts, crm, first_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, facts = excluded.facts, crm = excluded.crm,
@@ -93,24 +93,24 @@ extension Database {
     public func updateCRM(callID: String, _ change: (inout JSONValue) -> Void) throws {
         guard var call = try self.call(callID) else { return }
         change(&call.crm)
-        try self.execute(
+        try self.cachedExecute(
             sql: "UPDATE calls SET crm = ?, updated_at = ? WHERE id = ?", arguments: [call.crm.column, now(), callID])
     }
 
     public func setCallState(_ callID: String, _ state: String) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql: "UPDATE calls SET state = ?, updated_at = ? WHERE id = ?", arguments: [state, now(), callID])
     }
 
     /// Forgets finished calls older than `time` whose operations are all settled.
     public func pruneCalls(before time: Double) throws -> Int {
-        try self.execute(
+        try self.cachedExecute(
             sql: """
                 DELETE FROM outbox WHERE status IN ('done', 'cancelled') AND call_id IN (
                   SELECT id FROM calls WHERE state != 'active' AND updated_at < ?
                   AND id NOT IN (SELECT call_id FROM outbox WHERE status IN ('pending', 'failed')))
                 """, arguments: [time])
-        try self.execute(
+        try self.cachedExecute(
             sql: """
                 DELETE FROM calls WHERE state != 'active' AND updated_at < ?
                 AND id NOT IN (SELECT call_id FROM outbox)
@@ -122,14 +122,14 @@ extension Database {
 
     @discardableResult
     public func appendJournal(_ kind: JournalEntry.Kind, at time: Double, bytes: [UInt8]) throws -> Int64 {
-        try self.execute(
+        try self.cachedExecute(
             sql: "INSERT INTO journal (kind, at, bytes) VALUES (?, ?, ?)",
             arguments: [kind.rawValue, time, Data(bytes)])
         return self.lastInsertedRowID
     }
 
     public func journal(after seq: Int64 = 0) throws -> [JournalEntry] {
-        try Row.fetchAll(self, sql: "SELECT * FROM journal WHERE seq > ? ORDER BY seq", arguments: [seq]).map { row in
+        try Row.cachedAll(self, sql: "SELECT * FROM journal WHERE seq > ? ORDER BY seq", arguments: [seq]).map { row in
             JournalEntry(
                 seq: row["seq"], kind: JournalEntry.Kind(rawValue: row["kind"]) ?? .message, at: row["at"],
                 bytes: [UInt8](row["bytes"] as Data))
@@ -143,7 +143,7 @@ extension Database {
     /// Drops journal entries no call in progress needs: older than the oldest active call's first entry.
     @discardableResult
     public func pruneJournal(keepingFrom seq: Int64) throws -> Int {
-        try self.execute(sql: "DELETE FROM journal WHERE seq < ?", arguments: [seq])
+        try self.cachedExecute(sql: "DELETE FROM journal WHERE seq < ?", arguments: [seq])
         return self.changesCount
     }
 
@@ -159,12 +159,12 @@ extension Database {
 
     public func setMeta(_ key: String, _ value: String?) throws {
         if let value {
-            try self.execute(
+            try self.cachedExecute(
                 sql:
                     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 arguments: [key, value])
         } else {
-            try self.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+            try self.cachedExecute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
         }
     }
 }

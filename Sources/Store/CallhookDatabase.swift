@@ -154,3 +154,25 @@ extension JSONValue {
 
 /// Unix time now.
 func now() -> Double { Date().timeIntervalSince1970 }
+
+// The store's statements are a fixed set run many times a second: each is compiled once per connection and
+// kept (GRDB's statement cache) rather than compiled, authorised and thrown away on every call.
+extension Database {
+    func cachedExecute(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try self.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+}
+
+extension Row {
+    static func cachedAll(_ db: Database, sql: String, arguments: StatementArguments = StatementArguments()) throws
+        -> [Row]
+    {
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    static func cachedOne(_ db: Database, sql: String, arguments: StatementArguments = StatementArguments()) throws
+        -> Row?
+    {
+        try Row.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)
+    }
+}

@@ -60,7 +60,7 @@ extension Database {
         throws -> Int64
     {
         let time = now()
-        try self.execute(
+        try self.cachedExecute(
             sql: """
                 INSERT INTO outbox (call_id, kind, payload, status, not_before, created_at, updated_at)
                 VALUES (?, ?, ?, 'pending', ?, ?, ?)
@@ -70,7 +70,7 @@ extension Database {
 
     /// The first open (pending or failed) operation of every call that has one, oldest call first.
     public func headOperations() throws -> [OutboxOperation] {
-        try Row.fetchAll(
+        try Row.cachedAll(
             self,
             sql: """
                 SELECT o.* FROM outbox o
@@ -82,38 +82,43 @@ extension Database {
 
     /// A call's open operations, in order.
     public func openOperations(callID: String) throws -> [OutboxOperation] {
-        try Row.fetchAll(
+        try Row.cachedAll(
             self, sql: "SELECT * FROM outbox WHERE call_id = ? AND status IN ('pending', 'failed') ORDER BY id",
             arguments: [callID]
         ).map(OutboxOperation.init(row:))
     }
 
     public func operations(callID: String) throws -> [OutboxOperation] {
-        try Row.fetchAll(self, sql: "SELECT * FROM outbox WHERE call_id = ? ORDER BY id", arguments: [callID])
+        try Row.cachedAll(self, sql: "SELECT * FROM outbox WHERE call_id = ? ORDER BY id", arguments: [callID])
             .map(OutboxOperation.init(row:))
     }
 
     /// Operations by status (all when `nil`), newest last.
     public func operations(status: OutboxOperation.Status?, limit: Int = 1000) throws -> [OutboxOperation] {
         if let status {
-            return try Row.fetchAll(
+            return try Row.cachedAll(
                 self, sql: "SELECT * FROM outbox WHERE status = ? ORDER BY id LIMIT ?",
                 arguments: [status.rawValue, limit]
             ).map(OutboxOperation.init(row:))
         }
-        return try Row.fetchAll(self, sql: "SELECT * FROM outbox ORDER BY id LIMIT ?", arguments: [limit])
+        return try Row.cachedAll(self, sql: "SELECT * FROM outbox ORDER BY id LIMIT ?", arguments: [limit])
             .map(OutboxOperation.init(row:))
     }
 
     public func operation(id: Int64) throws -> OutboxOperation? {
-        try Row.fetchOne(self, sql: "SELECT * FROM outbox WHERE id = ?", arguments: [id]).map(
+        try Row.cachedOne(self, sql: "SELECT * FROM outbox WHERE id = ?", arguments: [id]).map(
             OutboxOperation.init(row:))
     }
 
     /// Counts by status.
+    /// How many operations are waiting to be delivered (an index lookup, cheap enough to poll).
+    public func pendingCount() throws -> Int {
+        try Int.fetchOne(self, sql: "SELECT COUNT(*) FROM outbox WHERE status = 'pending'") ?? 0
+    }
+
     public func outboxCounts() throws -> [OutboxOperation.Status: Int] {
         var counts: [OutboxOperation.Status: Int] = [:]
-        for row in try Row.fetchAll(self, sql: "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status") {
+        for row in try Row.cachedAll(self, sql: "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status") {
             if let status = OutboxOperation.Status(rawValue: row["status"]) { counts[status] = row["n"] }
         }
         return counts
@@ -123,30 +128,31 @@ extension Database {
     /// retry after a crash resends the same thing (or reconciles first).
     public func markSent(_ id: Int64, payload: JSONValue? = nil) throws {
         if let payload {
-            try self.execute(
+            try self.cachedExecute(
                 sql: "UPDATE outbox SET sent = 1, payload = ?, updated_at = ? WHERE id = ?",
                 arguments: [payload.column, now(), id])
         } else {
-            try self.execute(sql: "UPDATE outbox SET sent = 1, updated_at = ? WHERE id = ?", arguments: [now(), id])
+            try self.cachedExecute(
+                sql: "UPDATE outbox SET sent = 1, updated_at = ? WHERE id = ?", arguments: [now(), id])
         }
     }
 
     public func markDone(_ id: Int64, note: String? = nil) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql:
                 "UPDATE outbox SET status = 'done', attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?",
             arguments: [note, now(), id])
     }
 
     public func markCancelled(_ id: Int64, reason: String) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql: "UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ? WHERE id = ?",
             arguments: [reason, now(), id])
     }
 
     /// A try that failed and will be repeated at `retryAt`.
     public func markRetry(_ id: Int64, error: String, retryAt: Double) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql: """
                 UPDATE outbox SET attempts = attempts + 1, last_error = ?, not_before = ?, updated_at = ? WHERE id = ?
                 """, arguments: [error, retryAt, now(), id])
@@ -168,13 +174,13 @@ extension Database {
 
     /// Waits without counting a failed attempt (a record file still being written).
     public func postpone(_ id: Int64, until time: Double, note: String) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql: "UPDATE outbox SET not_before = ?, last_error = ?, updated_at = ? WHERE id = ?",
             arguments: [time, note, now(), id])
     }
 
     public func markFailed(_ id: Int64, error: String) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql:
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?",
             arguments: [error, now(), id])
@@ -182,7 +188,7 @@ extension Database {
 
     /// Cancels every open operation of a call.
     public func cancelOpenOperations(callID: String, reason: String) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql: """
                 UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ?
                 WHERE call_id = ? AND status IN ('pending', 'failed')
@@ -191,7 +197,7 @@ extension Database {
 
     /// An admin's retry: a failed operation goes back to pending, at once.
     public func retryOperation(_ id: Int64) throws -> Bool {
-        try self.execute(
+        try self.cachedExecute(
             sql:
                 "UPDATE outbox SET status = 'pending', not_before = 0, updated_at = ? WHERE id = ? AND status = 'failed'",
             arguments: [now(), id])
@@ -200,7 +206,7 @@ extension Database {
 
     /// An admin's drop: an open operation is cancelled, so the call's next ones can go.
     public func dropOperation(_ id: Int64) throws -> Bool {
-        try self.execute(
+        try self.cachedExecute(
             sql: """
                 UPDATE outbox SET status = 'cancelled', last_error = COALESCE(last_error, '') || ' (dropped by an admin)',
                 updated_at = ? WHERE id = ? AND status IN ('pending', 'failed')

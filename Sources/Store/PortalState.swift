@@ -21,9 +21,9 @@ public struct PortalUser: Sendable, Equatable {
 extension Database {
     /// Replaces the cached users with a fresh list from `user.get`.
     public func replaceUsers(_ users: [PortalUser], at time: Double) throws {
-        try self.execute(sql: "DELETE FROM users")
+        try self.cachedExecute(sql: "DELETE FROM users")
         for user in users {
-            try self.execute(
+            try self.cachedExecute(
                 sql: "INSERT INTO users (id, inner_phone, name, active) VALUES (?, ?, ?, ?)",
                 arguments: [user.id, user.innerPhone, user.name, user.active])
         }
@@ -31,7 +31,7 @@ extension Database {
     }
 
     public func users() throws -> [PortalUser] {
-        try Row.fetchAll(self, sql: "SELECT * FROM users ORDER BY id").map { row in
+        try Row.cachedAll(self, sql: "SELECT * FROM users ORDER BY id").map { row in
             PortalUser(id: row["id"], innerPhone: row["inner_phone"], name: row["name"], active: row["active"])
         }
     }
@@ -97,7 +97,7 @@ public struct PendingOriginate: Sendable, Equatable {
 
 extension Database {
     public func saveOriginate(_ originate: PendingOriginate) throws {
-        try self.execute(
+        try self.cachedExecute(
             sql: """
                 INSERT OR REPLACE INTO originates (action_id, portal_call_id, extension, phone, user_id, call_list_id, at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -113,7 +113,7 @@ extension Database {
     public func claimOriginate(extension number: String, phoneDigits: String, since: Double, callID: String) throws
         -> PendingOriginate?
     {
-        let rows = try Row.fetchAll(
+        let rows = try Row.cachedAll(
             self,
             sql: """
                 SELECT * FROM originates WHERE extension = ? AND at >= ? AND (call_id IS NULL OR call_id = ?)
@@ -127,7 +127,7 @@ extension Database {
             let originate = PendingOriginate(
                 actionID: row["action_id"], portalCallID: row["portal_call_id"], extensionNumber: row["extension"],
                 phone: phone, userID: row["user_id"], callListID: row["call_list_id"], at: row["at"])
-            try self.execute(
+            try self.cachedExecute(
                 sql: "UPDATE originates SET call_id = ? WHERE action_id = ?", arguments: [callID, originate.actionID])
             return originate
         }
