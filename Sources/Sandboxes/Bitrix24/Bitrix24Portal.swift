@@ -9,6 +9,14 @@ actor Bitrix24Portal {
     let configuration: Bitrix24SandboxConfiguration
     private(set) var users: [SandboxUser]
     private var entities: [EntityKind: [Int: JSONObject]] = [:]
+    /// Phone key → the entities with that number, kept with `entities` by `store`: a portal finds a number
+    /// through an index, so the local one does too (a scan made its searches grow with every lead created).
+    private var phoneIndex: [String: Set<EntityRef>] = [:]
+
+    struct EntityRef: Hashable {
+        var kind: EntityKind
+        var id: Int
+    }
     private var nextEntityID: [EntityKind: Int] = [.lead: 3465, .contact: 1001, .company: 101, .deal: 501]
     private var activities: [Int: JSONObject] = [:]
     private var nextActivityID = 7943
@@ -52,6 +60,9 @@ actor Bitrix24Portal {
                 fields["TITLE"] = .string(client.name)
             }
             self.entities[kind]![client.id] = fields
+            for key in Self.phones(fields) {
+                self.phoneIndex[key, default: []].insert(EntityRef(kind: kind, id: client.id))
+            }
             self.nextEntityID[kind] = max(self.nextEntityID[kind]!, client.id + 1)
         }
     }
@@ -334,11 +345,26 @@ actor Bitrix24Portal {
         guard !key.isEmpty else { return [] }
         var found: [(EntityKind, Int)] = []
         for kind in [EntityKind.contact, .company, .lead] {
-            for id in self.entities[kind]!.keys.sorted() where Self.phones(self.entities[kind]![id]!).contains(key) {
-                found.append((kind, id))
-            }
+            for id in self.ids(of: kind, phoneKey: key) { found.append((kind, id)) }
         }
         return found
+    }
+
+    /// Writes (or with nil removes) an entity, keeping the phone index in step.
+    private func store(_ kind: EntityKind, _ id: Int, _ fields: JSONObject?) {
+        let ref = EntityRef(kind: kind, id: id)
+        if let old = self.entities[kind]![id] {
+            for key in Self.phones(old) { self.phoneIndex[key]?.remove(ref) }
+        }
+        self.entities[kind]![id] = fields
+        if let fields {
+            for key in Self.phones(fields) where !key.isEmpty { self.phoneIndex[key, default: []].insert(ref) }
+        }
+    }
+
+    /// The entities of `kind` with this phone key, by id.
+    private func ids(of kind: EntityKind, phoneKey key: String) -> [Int] {
+        (self.phoneIndex[key] ?? []).filter { $0.kind == kind }.map(\.id).sorted()
     }
 
     private static func phones(_ fields: JSONObject) -> [String] {
@@ -412,13 +438,8 @@ actor Bitrix24Portal {
         }
         var found = JSONObject()
         for kind in [EntityKind.lead, .contact, .company] where only == nil || only == kind {
-            var ids: [JSONValue] = []
-            for id in self.entities[kind]!.keys.sorted() {
-                let phones = Self.phones(self.entities[kind]![id]!)
-                if values.contains(where: { phones.contains(PortalValue.phoneKey($0)) }) {
-                    ids.append(.integer(Int64(id)))
-                }
-            }
+            let matching = Set(values.flatMap { self.ids(of: kind, phoneKey: PortalValue.phoneKey($0)) })
+            let ids: [JSONValue] = matching.sorted().map { .integer(Int64($0)) }
             if !ids.isEmpty { found[kind.rawValue] = .array(ids) }
         }
         // PHP's empty array: nothing found is `[]`, not `{}`.
@@ -444,7 +465,7 @@ actor Bitrix24Portal {
                     return phone
                 })
         }
-        self.entities[kind]![id] = stored
+        self.store(kind, id, stored)
         return id
     }
 
@@ -471,11 +492,11 @@ actor Bitrix24Portal {
                 return .error(400, "", "Parameter 'fields' must be array.")
             }
             for member in fields.members where member.key != "ID" { stored[member.key] = member.value }
-            self.entities[kind]![id] = stored
+            self.store(kind, id, stored)
             return .init(body: ["result": true])
         case "delete":
             guard let id, self.entities[kind]![id] != nil else { return .notFound() }
-            self.entities[kind]![id] = nil
+            self.store(kind, id, nil)
             return .init(body: ["result": true])
         case "list":
             let filter = PortalValue.member(params, "filter", "FILTER")?.objectValue ?? JSONObject()
