@@ -243,6 +243,9 @@ final class Wakeup: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// Each wait's number, so that its timer ends that wait and no later one.
+        var generation = 0
+        var released = -1
     }
 
     private let state = Mutex(State())
@@ -259,17 +262,33 @@ final class Wakeup: Sendable {
         waiter?.resume()
     }
 
-    func wait(timeout: Duration) async {
-        if self.state.withLock({ state in
-            defer { state.pending = false }
-            return state.pending
-        }) {
-            return
+    /// Ends wait number `generation` (its time is up, or it was cancelled) without leaving a signal behind for
+    /// the next wait to find: a spurious signal would cost a look at the outbox on every wake-up.
+    private func release(_ generation: Int) {
+        let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.generation == generation else { return nil }
+            state.released = generation
+            defer { state.waiter = nil }
+            return state.waiter
         }
+        waiter?.resume()
+    }
+
+    func wait(timeout: Duration) async {
+        let generation = self.state.withLock { state -> Int? in
+            if state.pending {
+                state.pending = false
+                return nil
+            }
+            state.generation += 1
+            return state.generation
+        }
+        guard let generation else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
                     let now = self.state.withLock { state -> Bool in
+                        if state.released == generation { return true }
                         if state.pending {
                             state.pending = false
                             return true
@@ -281,10 +300,10 @@ final class Wakeup: Sendable {
                 }
             }
             group.addTask {
-                // Signals when the time is up, and also when cancelled: the waiter above cannot be cancelled
-                // otherwise. A spare signal only costs one extra look at the outbox.
+                // Ends the wait when the time is up, and also when cancelled: the waiter above cannot be cancelled
+                // otherwise.
                 try? await Task.sleep(for: timeout)
-                self.signal()
+                self.release(generation)
             }
             await group.next()
             group.cancelAll()
