@@ -47,6 +47,17 @@ public final class LeakyBucket: Sendable {
         }
     }
 
+    /// Counts one request if it fits now; false (and nothing counted) if it would have to wait.
+    public func tryAcquire() -> Bool {
+        self.state.withLock { state in
+            let now = Self.now()
+            let level = max(0, state.level - (now - state.at) * self.rate)
+            guard level + 1 <= self.burst else { return false }
+            state = (level + 1, now)
+            return true
+        }
+    }
+
     /// How full the bucket is now.
     public var level: Double {
         self.state.withLock { state in max(0, state.level - (Self.now() - state.at) * self.rate) }
