@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(
             name: "CallsTests",
             dependencies: [
-                "Calls", "AMI", "JSON", "TestSupport",
+                "Calls", "AMI", "JSON", "TestSupport", "Sandboxes",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
@@ -190,7 +190,9 @@ let package = Package(
         .testTarget(name: "CallhookCLITests", dependencies: ["JSON", "TestSupport"]),
         .target(
             name: "SandboxSupport",
-            dependencies: ["Sandboxes", "Bitrix24", "HTTPClient", "JSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Sandboxes", "Bitrix24", "HTTPClient", "JSON", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/SandboxSupport"
         ),
         .testTarget(

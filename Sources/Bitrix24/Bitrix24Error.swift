@@ -52,6 +52,13 @@ public struct Bitrix24Error: Error, Sendable, Equatable, CustomStringConvertible
         return true
     }
 
+    /// Whether the whole portal failed (down, overloaded, over the request limit, the network), so that its first
+    /// answer afterwards means it is back. `OPERATION_TIME_LIMIT` blocks one method only, until the time it gives.
+    public var isPortalWide: Bool {
+        guard case .retry = self.disposition else { return false }
+        return self.code != "OPERATION_TIME_LIMIT"
+    }
+
     public var description: String {
         let what = self.code.isEmpty ? "error" : self.code
         return self.status > 0 ? "\(what) (HTTP \(self.status)): \(self.message)" : "\(what): \(self.message)"

@@ -73,13 +73,13 @@ public actor CallIntake {
         guard CallTracker.isRelevant(message) else { return }
         let events = self.tracker.receive(message, at: Self.time(of: message, arrival: arrival))
         let bytes = Array(buffer: message.bytes)
-        try await self.commit(events) { db in try db.appendJournal(.message, at: arrival, bytes: bytes) }
+        try self.commit(events) { db in try db.appendJournal(.message, at: arrival, bytes: bytes) }
     }
 
     /// A new AMI link logged in: its `CoreShowChannels` list follows.
     public func linkUp(at time: Double) async throws {
         self.tracker.linkUp()
-        try await self.commit([]) { db in try db.appendJournal(.linkUp, at: time, bytes: []) }
+        try self.commit([]) { db in try db.appendJournal(.linkUp, at: time, bytes: []) }
     }
 
     /// The channels `CoreShowChannels` listed after a (re)connect.
@@ -91,7 +91,7 @@ public actor CallIntake {
         let tracker = self.tracker
         // The tracker's own ends (events) carry what it knew of those calls; the sweep below is for the others.
         let endedByTracker = Set(events.map(\.callID))
-        try await self.commit(events) { db in
+        try self.commit(events) { db in
             let seq = try db.appendJournal(.reconcile, at: time, bytes: recorded)
             // Calls the database thinks are going on but neither the PBX nor the tracker knows any more: their end
             // was missed (the journal did not have them). They end now, with what is known.
@@ -106,7 +106,7 @@ public actor CallIntake {
     /// An Originate Callhook sent (click-to-call): its call is marked as placed from the CRM.
     public func originateSent(actionID: String, at time: Double) async throws {
         self.tracker.originateSent(actionID: actionID)
-        try await self.commit([]) { db in try db.appendJournal(.originate, at: time, bytes: Array(actionID.utf8)) }
+        try self.commit([]) { db in try db.appendJournal(.originate, at: time, bytes: Array(actionID.utf8)) }
     }
 
     public var callsInProgress: Int { self.tracker.callsInProgress }
@@ -120,7 +120,7 @@ public actor CallIntake {
     /// Queues a journal entry with its effects. Steps are committed in order, and those that gather while a
     /// transaction is being written go together in the next one (group commit): each still lands whole with
     /// its effects, and a burst of AMI events costs one SQLite transaction instead of one each.
-    private func commit(_ events: [CallEvent], journal: @escaping @Sendable (Database) throws -> Int64) async throws {
+    private func commit(_ events: [CallEvent], journal: @escaping @Sendable (Database) throws -> Int64) throws {
         if let failure = self.failure { throw failure }
         self.pending.append(Step(events: events, journal: journal))
         guard self.flushing == nil else { return }

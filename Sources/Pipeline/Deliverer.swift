@@ -182,10 +182,7 @@ public final class Deliverer: Sendable {
                     try await runner.database.write { db in
                         try db.markRetry(head.id, error: text, retryAt: unixNow() + wait)
                     }
-                    // A method's own operating-time block ends when the portal said; anything else is the portal's.
-                    if error.code != "OPERATION_TIME_LIMIT" {
-                        self.waitingOnPortal.withLock { _ = $0.insert(head.id) }
-                    }
+                    if error.isPortalWide { self.waitingOnPortal.withLock { _ = $0.insert(head.id) } }
                     self.logger.warning(
                         "CRM operation will be retried",
                         metadata: [

@@ -9,6 +9,15 @@ public struct ScriptedChannel: Sendable {
     public var exten: String
     public var context: String
 
+    public init(name: String, uniqueid: String, linkedid: String, callerNum: String, exten: String, context: String) {
+        self.name = name
+        self.uniqueid = uniqueid
+        self.linkedid = linkedid
+        self.callerNum = callerNum
+        self.exten = exten
+        self.context = context
+    }
+
     public func fields(_ prefix: String = "", state: Int = 4) -> [(String, String)] {
         let desc = [0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"][state] ?? "Unknown"
         return [
@@ -123,7 +132,12 @@ public struct CallScript: Sendable {
     public mutating func ringAndAnswer(_ from: ScriptedChannel, _ to: ScriptedChannel, bridge: String, ring: Double = 5)
     {
         self.ring(from, to)
-        self.newstate(to, 6, after: ring)
+        self.answer(from, to, bridge: bridge, after: ring)
+    }
+
+    /// `to`, ringing for `from`, answers `after` seconds later, and both enter `bridge`.
+    public mutating func answer(_ from: ScriptedChannel, _ to: ScriptedChannel, bridge: String, after: Double) {
+        self.newstate(to, 6, after: after)
         self.dialEnd(from, to, "ANSWER", after: 0)
         self.bridge(to, bridge)
         self.bridge(from, bridge)
@@ -172,10 +186,7 @@ public struct CallScript: Sendable {
         self.newchannel(leg, state: 0)
         self.dialBegin(phone, leg)
         if answered {
-            self.newstate(leg, 6, after: 4)
-            self.dialEnd(phone, leg, "ANSWER", after: 0)
-            self.bridge(leg, "bridge-\(phone.uniqueid)")
-            self.bridge(phone, "bridge-\(phone.uniqueid)")
+            self.answer(phone, leg, bridge: "bridge-\(phone.uniqueid)", after: 4)
             self.hangup(phone, after: talk)
             self.hangup(leg, after: 0)
         } else {
@@ -183,6 +194,34 @@ public struct CallScript: Sendable {
             self.hangup(leg, cause: 17, after: 0)
             self.hangup(phone, cause: 17, after: 0)
         }
+    }
+
+    /// A click-to-call as the PBX places it for Callhook's Originate `actionID`: office phone `number` rings and
+    /// is picked up, then `dialled` is called through `trunk`, answers `ring` seconds later, and they talk `talk`
+    /// seconds until the office phone hangs up.
+    public mutating func originated(
+        actionID: String, from number: String, to dialled: String, trunk: String = "mts", ring: Double,
+        talk: Double
+    ) {
+        let phone = self.channel(
+            "PJSIP/\(number)-\(Self.hex(self.nextID))", caller: number, exten: "s", context: "from-internal")
+        self.newchannel(phone, state: 5)
+        self.newstate(phone, 6, after: 3)
+        self.event([
+            ("Event", "OriginateResponse"), ("ActionID", actionID), ("Response", "Success"), ("Channel", phone.name),
+            ("Uniqueid", phone.uniqueid),
+        ])
+        let out = self.channel(
+            "PJSIP/\(trunk)-\(Self.hex(self.nextID))", caller: dialled, exten: "s", context: "from-internal",
+            linked: phone)
+        self.newchannel(out, state: 0)
+        self.event(
+            [("Event", "DialBegin")] + phone.fields(state: 6) + out.fields("Dest", state: 0) + [
+                ("DialString", "\(trunk)/\(dialled)")
+            ])
+        self.answer(phone, out, bridge: "bridge-\(phone.uniqueid)", after: ring)
+        self.hangup(phone, after: talk)
+        self.hangup(out, after: 0)
     }
 }
 

@@ -143,27 +143,8 @@ enum DemoCalls {
             throw Failure(message: "the click-to-call did not reach the PBX: \(answer.body)")
         }
         var script = CallScript(start: Date().timeIntervalSince1970)
-        let phone = script.channel("PJSIP/9170-0000c2c1", caller: "9170", exten: "s", context: "from-internal")
-        script.newchannel(phone, state: 5)
-        script.newstate(phone, 6, after: 3)
-        script.event([
-            ("Event", "OriginateResponse"), ("ActionID", actionID), ("Response", "Success"), ("Channel", phone.name),
-            ("Uniqueid", phone.uniqueid),
-        ])
-        let dialled = originate["Exten"] ?? "84957654321"
-        let out = script.channel(
-            "PJSIP/mts-0000c2c2", caller: dialled, exten: "s", context: "from-internal", linked: phone)
-        script.newchannel(out, state: 0)
-        script.event(
-            [("Event", "DialBegin")] + phone.fields(state: 6) + out.fields("Dest", state: 0) + [
-                ("DialString", "mts/\(dialled)")
-            ])
-        script.newstate(out, 6, after: 8)
-        script.dialEnd(phone, out, "ANSWER", after: 0)
-        script.bridge(out, "demo-c2c")
-        script.bridge(phone, "demo-c2c")
-        script.hangup(phone, after: 70)
-        script.hangup(out, after: 0)
+        script.originated(
+            actionID: actionID, from: "9170", to: originate["Exten"] ?? "84957654321", ring: 8, talk: 70)
         await DemoCaptures.play(script.take(), on: pbx, speed: speed)
     }
 }

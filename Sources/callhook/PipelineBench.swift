@@ -95,10 +95,7 @@ struct PipelineBench: AsyncParsableCommand {
                 if index >= warmup {
                     samples.append(UInt64((arrived - sent).components.attoseconds / 1_000_000_000))
                 }
-                script.newstate(phone, 6, after: 2)
-                script.dialEnd(trunk, phone, "ANSWER", after: 0)
-                script.bridge(phone, "b-\(trunk.linkedid)")
-                script.bridge(trunk, "b-\(trunk.linkedid)")
+                script.answer(trunk, phone, bridge: "b-\(trunk.linkedid)", after: 2)
                 script.hangup(trunk, after: 15)
                 script.hangup(phone, after: 0)
                 await pbx.send(script.take())

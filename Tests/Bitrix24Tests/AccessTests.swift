@@ -125,6 +125,7 @@ import Testing
                 let error = await self.failure { _ = try await client.call("user.current") }
                 #expect(error?.code == "INTERNAL_SERVER_ERROR")
                 #expect(error?.isRetryable == true)
+                #expect(error?.isPortalWide == true, "the next answer means the portal is back")
             }
             #expect(try await client.call("user.current")["ID"] == "1")
 
@@ -132,6 +133,7 @@ import Testing
             let blocked = await self.failure { _ = try await client.call("crm.lead.add", ["fields": ["TITLE": "x"]]) }
             #expect(blocked?.code == "OPERATION_TIME_LIMIT")
             #expect(blocked?.status == 429)
+            #expect(blocked?.isPortalWide == false, "one method is blocked, not the portal")
             guard case .retry(let after)? = blocked?.disposition else {
                 Issue.record("OPERATION_TIME_LIMIT must be retried")
                 return
@@ -145,6 +147,7 @@ import Testing
             }
             #expect(wrongAuth?.code == "WRONG_AUTH_TYPE")
             #expect(wrongAuth?.disposition == .permanent)
+            #expect(wrongAuth?.isPortalWide == false)
         }
     }
 

@@ -1,28 +1,10 @@
 import AMI
 import Calls
 import Foundation
+import Sandboxes
 
-/// A channel in a hand-written scenario.
-struct Chan {
-    var name: String
-    var uniqueid: String
-    var linkedid: String
-    var callerNum: String
-    var exten: String
-    var context: String
-
-    func fields(_ prefix: String = "", state: Int = 4) -> [(String, String)] {
-        let desc = [0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"][state] ?? "Unknown"
-        return [
-            (prefix + "Channel", self.name), (prefix + "ChannelState", String(state)),
-            (prefix + "ChannelStateDesc", desc), (prefix + "CallerIDNum", self.callerNum),
-            (prefix + "CallerIDName", "Name \(self.callerNum)"), (prefix + "ConnectedLineNum", "<unknown>"),
-            (prefix + "ConnectedLineName", "<unknown>"), (prefix + "Language", "en"), (prefix + "AccountCode", ""),
-            (prefix + "Context", self.context), (prefix + "Exten", self.exten), (prefix + "Priority", "1"),
-            (prefix + "Uniqueid", self.uniqueid), (prefix + "Linkedid", self.linkedid),
-        ]
-    }
-}
+/// A channel in a hand-written scenario: the same as the scripted calls of the pipeline tests and the demo.
+typealias Chan = ScriptedChannel
 
 /// Writes AMI events the way Asterisk 13+ emits them for common call flows, and feeds them to a tracker
 /// with a clock that advances one second per event unless told otherwise.

@@ -18,10 +18,7 @@ import Testing
             script.ring(trunk, phone)
             await rig.play(&script)
             await rig.waitFor("the card shown to the responsible") { Rig.calls($0).first?["shown_to"] == [1, 2] }
-            script.newstate(phone, 6, after: 4)
-            script.dialEnd(trunk, phone, "ANSWER", after: 0)
-            script.bridge(phone, "b1")
-            script.bridge(trunk, "b1")
+            script.answer(trunk, phone, bridge: "b1", after: 4)
             script.hangup(trunk, after: 42)
             script.hangup(phone, after: 0)
             await rig.play(&script)
@@ -123,10 +120,7 @@ import Testing
             await rig.waitFor("the card moved to 777") {
                 Rig.calls($0).first?["shown_to"] == [1, 2] && Rig.calls($0).first?["hidden_from"] == [1]
             }
-            script.newstate(second, 6, after: 3)
-            script.dialEnd(trunk, second, "ANSWER", after: 0)
-            script.bridge(second, "b2")
-            script.bridge(trunk, "b2")
+            script.answer(trunk, second, bridge: "b2", after: 3)
             script.hangup(second, after: 20)
             script.hangup(trunk, after: 0)
             await rig.play(&script)
@@ -155,27 +149,7 @@ import Testing
 
             // What the PBX then does: 101's phone rings and is picked up, the client is dialled and answers.
             var script = CallScript(start: 1_764_058_900)
-            let phone = script.channel("PJSIP/101-00000001", caller: "101", exten: "s", context: "from-internal")
-            script.newchannel(phone, state: 5)
-            script.newstate(phone, 6, after: 3)
-            script.event([
-                ("Event", "OriginateResponse"), ("ActionID", actionID), ("Response", "Success"),
-                ("Channel", phone.name),
-                ("Uniqueid", phone.uniqueid),
-            ])
-            let out = script.channel(
-                "PJSIP/mts-00000002", caller: "+79161234567", exten: "s", context: "from-internal", linked: phone)
-            script.newchannel(out, state: 0)
-            script.event(
-                [("Event", "DialBegin")] + phone.fields(state: 6) + out.fields("Dest", state: 0) + [
-                    ("DialString", "mts/+79161234567")
-                ])
-            script.newstate(out, 6, after: 7)
-            script.dialEnd(phone, out, "ANSWER", after: 0)
-            script.bridge(out, "b3")
-            script.bridge(phone, "b3")
-            script.hangup(phone, after: 65)
-            script.hangup(out, after: 0)
+            script.originated(actionID: actionID, from: "101", to: "+79161234567", ring: 7, talk: 65)
             await rig.play(&script)
             let state = await rig.waitFor("the portal's call finished") {
                 Rig.calls($0).first { $0["CALL_ID"]?.stringValue == portalCallID }?["finish"].map { !$0.isNull } == true
@@ -201,10 +175,7 @@ import Testing
             script.ring(trunk, phone)
             await rig.play(&script)
             await rig.waitFor("Ольга's card") { Rig.calls($0).first?["shown_to"] == [3] }
-            script.newstate(phone, 6, after: 2)
-            script.dialEnd(trunk, phone, "ANSWER", after: 0)
-            script.bridge(phone, "b4")
-            script.bridge(trunk, "b4")
+            script.answer(trunk, phone, bridge: "b4", after: 2)
             script.hangup(trunk, after: 15)
             script.hangup(phone, after: 0)
             await rig.play(&script)
