@@ -2,6 +2,7 @@ import AMI
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Where and how to reach Asterisk's manager interface.
 public struct AMIClientConfiguration: Sendable {
@@ -74,7 +75,7 @@ public final class AMIClient: Sendable {
     enum Input: Sendable {
         case tick
         case command(name: String, fields: [(String, String)], reply: CheckedContinuation<AMIResponse, any Error>)
-        case opened(session: Int, writer: NIOAsyncChannelOutboundWriter<ByteBuffer>, channel: any Channel)
+        case opened(session: Int, channel: any Channel)
         case frame(session: Int, AMIFrame)
         case closed(session: Int, error: AMIError)
     }
@@ -142,7 +143,7 @@ public final class AMIClient: Sendable {
 
     struct Session {
         var id: Int
-        var writer: NIOAsyncChannelOutboundWriter<ByteBuffer>?
+        /// Set when the connection is up.
         var channel: (any Channel)?
     }
 
@@ -197,7 +198,7 @@ public final class AMIClient: Sendable {
                     }
                 }
             case .command(let name, let fields, let reply):
-                guard self.machine.isReady, let writer = self.session?.writer else {
+                guard self.machine.isReady, let channel = self.session?.channel else {
                     reply.resume(throwing: AMIError(.notConnected, "not logged in to Asterisk"))
                     return
                 }
@@ -214,13 +215,12 @@ public final class AMIClient: Sendable {
                 self.pending[id] = Pending(
                     reply: reply, deadline: self.clock.now.advanced(by: self.client.configuration.actionTimeout))
                 self.logger.debug("AMI action sent", metadata: ["ami.action": "\(name)", "ami.action_id": "\(id)"])
-                await self.write(action, writer)
-            case .opened(let id, let writer, let channel):
+                await self.write(action, channel)
+            case .opened(let id, let channel):
                 guard self.session?.id == id else {
                     channel.close(promise: nil)
                     return
                 }
-                self.session?.writer = writer
                 self.session?.channel = channel
                 self.perform(self.machine.connected(), group: &group)
             case .frame(let id, let frame):
@@ -293,20 +293,20 @@ public final class AMIClient: Sendable {
         mutating func run(_ action: AMIConnectionStateMachine.Action, group: inout TaskGroup<Void>) async {
             switch action {
             case .send(let amiAction):
-                if let writer = self.session?.writer { await self.write(amiAction, writer) }
+                if let channel = self.session?.channel { await self.write(amiAction, channel) }
             case .loggedIn(let version):
                 self.logger.info(
                     "AMI logged in",
                     metadata: ["ami.host": "\(self.client.configuration.host)", "ami.version": "\(version)"])
                 self.nextPing = self.clock.now.advanced(by: self.client.configuration.pingInterval)
                 self.client.eventSink.yield(.connected(version: version))
-                if self.client.configuration.reconcileOnConnect, let writer = self.session?.writer {
+                if self.client.configuration.reconcileOnConnect, let channel = self.session?.channel {
                     let id = self.machine.makeActionID()
                     var pending = Pending(
                         reply: nil, deadline: self.clock.now.advanced(by: self.client.configuration.actionTimeout))
                     pending.isReconcile = true
                     self.pending[id] = pending
-                    await self.write(try! AMIAction("CoreShowChannels", actionID: id), writer)
+                    await self.write(try! AMIAction("CoreShowChannels", actionID: id), channel)
                 }
             case .deliver(let message):
                 self.deliver(message)
@@ -362,11 +362,11 @@ public final class AMIClient: Sendable {
             self.pending.removeAll()
         }
 
-        func write(_ action: AMIAction, _ writer: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
+        func write(_ action: AMIAction, _ channel: any Channel) async {
             var buffer = ByteBuffer()
             action.write(into: &buffer)
             do {
-                try await writer.write(buffer)
+                try await channel.writeAndFlush(buffer)
             } catch {
                 // The connection is going away; its close arrives as an input and fails what is pending.
                 self.logger.debug("AMI write failed", metadata: ["error": "\(error)"])
@@ -387,26 +387,64 @@ public final class AMIClient: Sendable {
                     let timeout = TimeAmount.milliseconds(
                         configuration.connectTimeout.components.seconds * 1000
                             + configuration.connectTimeout.components.attoseconds / 1_000_000_000_000_000)
+                    // Frames go from the event loop straight into the loop's inputs, in order, with the
+                    // connection's opening and closing (no task in between to wake for each one).
                     let channel = try await ClientBootstrap(group: eventLoopGroup)
                         .connectTimeout(timeout)
                         .connect(host: configuration.host, port: configuration.port) { channel in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(
                                     ByteToMessageHandler(AMIFrameDecoder(encoding: configuration.encoding)))
-                                return try NIOAsyncChannel<AMIFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                                try channel.pipeline.syncOperations.addHandler(InputForwarder(session: id, sink: sink))
+                                return channel
                             }
                         }
-                    try await channel.executeThenClose { inbound, outbound in
-                        sink.yield(.opened(session: id, writer: outbound, channel: channel.channel))
-                        for try await frame in inbound {
-                            sink.yield(.frame(session: id, frame))
-                        }
-                    }
-                    sink.yield(.closed(session: id, error: AMIError(.connectionClosed, "closed by the peer")))
+                    try await channel.closeFuture.get()
                 } catch {
                     sink.yield(.closed(session: id, error: AMIError(.connectionClosed, "\(error)")))
                 }
             }
         }
+    }
+}
+
+/// Hands a connection's frames to the client's loop from the event loop, and tells it when the connection opened
+/// and closed. Everything goes through the one input stream, so the loop sees them in the order they happened.
+private final class InputForwarder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AMIFrame
+
+    let session: Int
+    let sink: AsyncStream<AMIClient.Input>.Continuation
+    /// The close was reported already (with the error that caused it).
+    private let closed = Atomic(false)
+
+    init(session: Int, sink: AsyncStream<AMIClient.Input>.Continuation) {
+        self.session = session
+        self.sink = sink
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.sink.yield(.opened(session: self.session, channel: context.channel))
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.sink.yield(.frame(session: self.session, self.unwrapInboundIn(data)))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.reportClosed(AMIError(.connectionClosed, "closed by the peer"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A read error: the connection cannot go on; the error is what is reported as the loss.
+        self.reportClosed(AMIError(.connectionClosed, "\(error)"))
+        context.close(promise: nil)
+    }
+
+    private func reportClosed(_ error: AMIError) {
+        guard !self.closed.exchange(true, ordering: .relaxed) else { return }
+        self.sink.yield(.closed(session: self.session, error: error))
     }
 }
