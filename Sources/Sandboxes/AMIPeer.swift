@@ -55,6 +55,7 @@ public final class AMIPeer: Sendable {
     ) {
         self.configuration = configuration
         self.server = server
+
         self.port = server.channel.localAddress?.port ?? 0
         self.logger = logger
     }
@@ -128,6 +129,31 @@ public final class AMIPeer: Sendable {
             state.connections.values.filter { $0.loggedIn && $0.events }.map(\.writer)
         }
         for writer in writers { try? await writer.write(buffer) }
+    }
+
+    /// Sends events like `send`, and tells when they went onto the socket of the (first) client that takes
+    /// events: `MonotonicClock` nanoseconds, read on the event loop as it writes them (`callhook bench` times
+    /// from there). Nil when no client takes events.
+    public func sendTimed(_ events: [AMIMessage]) async -> UInt64? {
+        var buffer = ByteBuffer()
+        for event in events {
+            self.track(event)
+            event.write(into: &buffer)
+        }
+        let channels = self.state.withLock { state in
+            state.connections.values.filter { $0.loggedIn && $0.events }.map(\.channel)
+        }
+        var first: UInt64?
+        for channel in channels {
+            let bytes = buffer
+            let written = try? await channel.eventLoop.submit {
+                let now = MonotonicClock.nanoseconds()
+                channel.writeAndFlush(bytes, promise: nil)
+                return now
+            }.get()
+            first = first ?? written
+        }
+        return first
     }
 
     /// Plays the events of a capture (the banner, responses and client actions in it are skipped).

@@ -6,6 +6,7 @@ import Hummingbird
 import JSON
 import Logging
 import NIOCore
+import NIOHTTPTypes
 import Synchronization
 
 /// A local Bitrix24 portal over HTTP, for tests, the demo and integrators trying their hooks.
@@ -25,7 +26,11 @@ public final class Bitrix24Sandbox: Sendable {
     private let logger: Logger
     private let events: CurlHTTPClient
     private let boundPort = Mutex<Int?>(nil)
-    private let arrivals = Mutex<(@Sendable (_ method: String, _ params: JSONValue) -> Void)?>(nil)
+    private let arrivals = Mutex<ArrivalObserver?>(nil)
+
+    /// Told of each REST request: its method, parameters, and when its head came off the socket (monotonic
+    /// nanoseconds, `MonotonicClock`).
+    public typealias ArrivalObserver = @Sendable (_ method: String, _ params: JSONValue, _ received: UInt64) -> Void
 
     struct Front: Sendable {
         var knobs: SandboxKnobs
@@ -49,8 +54,9 @@ public final class Bitrix24Sandbox: Sendable {
     }
 
     /// Calls `observer` with each REST request as it arrives, before any limit or knob applies (`callhook bench`
-    /// times requests leaving Callhook with it).
-    public func observeArrivals(_ observer: (@Sendable (_ method: String, _ params: JSONValue) -> Void)?) {
+    /// times requests leaving Callhook with it: the time given is when the request's head was read off the socket,
+    /// on the event loop, before the server's own hop to a request task).
+    public func observeArrivals(_ observer: ArrivalObserver?) {
         self.arrivals.withLock { $0 = observer }
     }
 
@@ -65,6 +71,7 @@ public final class Bitrix24Sandbox: Sendable {
     {
         let app = Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await self.respond(request) },
+            server: .http1(configuration: .init(additionalChannelHandlers: [ReceiveStamp()])),
             configuration: .init(address: .hostname(host, port: port), serverName: "callhook-bitrix24-sandbox"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -123,7 +130,10 @@ public final class Bitrix24Sandbox: Sendable {
         }
         params["auth"] = nil
         let name = method(rawMethod)
-        if let observer = self.arrivals.withLock({ $0 }) { observer(name, params) }
+        if let observer = self.arrivals.withLock({ $0 }) {
+            let received = request.headers[ReceiveStamp.field].flatMap { UInt64($0) } ?? MonotonicClock.nanoseconds()
+            observer(name, params, received)
+        }
         let auth = caller.isApplication ? "oauth" : "webhook"
         return await self.serve(name, params, caller: caller, auth: auth)
     }
@@ -483,5 +493,23 @@ enum Multipart {
             return (fileName, Array(part[headerEnd.upperBound...]))
         }
         return nil
+    }
+}
+
+/// Writes into each request's head the moment it was read off the socket (replacing any such field a client
+/// sent), so that arrivals are timed at the socket rather than after the server's hop to a request task.
+final class ReceiveStamp: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    static let field = HTTPField.Name("X-Sandbox-Received-Ns")!
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = self.unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        head.headerFields[Self.field] = String(MonotonicClock.nanoseconds())
+        context.fireChannelRead(self.wrapInboundOut(.head(head)))
     }
 }
