@@ -39,6 +39,9 @@ public struct CallTracker: Sendable {
     /// Whether a call with this id (Linkedid) is in progress.
     public func isInProgress(_ callID: String) -> Bool { self.calls[callID] != nil }
 
+    /// The number of the first local phone that rang for a call in progress.
+    public func firstRang(_ callID: String) -> String? { self.calls[callID]?.rang.first?.number }
+
     /// Events the tracker reads: anything else (Newexten's neighbours, RTCP, most VarSets) changes nothing, so a
     /// journal of the tracker's input can leave it out.
     public static func isRelevant(_ message: AMIMessage) -> Bool {

@@ -92,7 +92,9 @@ public final class CallhookDaemon: Sendable {
             logger: self.logger, observer: self.observer.delivery)
         let intake = CallIntake(
             database: database, configuration: self.configuration.calls, encoding: self.configuration.ami.encoding,
-            logger: self.logger, observer: self.observer.call, wake: { deliverer.wake() })
+            logger: self.logger, observer: self.observer.call,
+            ringing: { deliverer.ringing(callID: $0, party: $1, conversation: $2) },
+            wake: { deliverer.wake(calls: $0) })
         try await intake.restore()
         let ami = AMIClient(
             configuration: AMIClientConfiguration(

@@ -17,17 +17,25 @@ public actor CallIntake {
     private let encoding: AMITextEncoding
     private let timeFormat: CallTimeFormat
     private let logger: Logger
-    private let wake: @Sendable () -> Void
+    /// Told which calls got operations queued (an empty list: some did, look at the whole outbox).
+    private let wake: @Sendable ([String]) -> Void
+    /// Told of each ring of a call with an outside party, before it is committed (read-only work may start).
+    private let ringing: (@Sendable (_ callID: String, _ party: String, _ conversation: JSONValue) -> Void)?
     private var sinceJournalPrune = 0
     private var pending: [Step] = []
     private var flushing: Task<Void, Never>?
+    /// A flush of steps that changed nothing, due in `settleDelay` unless a step with effects takes them first.
+    private var deferred: Task<Void, Never>?
+    private static let settleDelay: Duration = .milliseconds(20)
     private var failure: (any Error)?
     /// Observers of what the tracker reported (the demo's timeline, tests).
     private let observer: (@Sendable (CallEvent) -> Void)?
 
     public init(
         database: CallhookDatabase, configuration: CallTrackerConfiguration, encoding: AMITextEncoding = .cp1251,
-        logger: Logger, observer: (@Sendable (CallEvent) -> Void)? = nil, wake: @escaping @Sendable () -> Void
+        logger: Logger, observer: (@Sendable (CallEvent) -> Void)? = nil,
+        ringing: (@Sendable (_ callID: String, _ party: String, _ conversation: JSONValue) -> Void)? = nil,
+        wake: @escaping @Sendable ([String]) -> Void
     ) {
         self.database = database
         self.tracker = CallTracker(configuration: configuration)
@@ -36,6 +44,7 @@ public actor CallIntake {
         self.logger = logger
         self.observer = observer
         self.wake = wake
+        self.ringing = ringing
     }
 
     /// Rebuilds the tracker from the journal after a restart. Nothing is queued: the journal's effects are already
@@ -72,6 +81,14 @@ public actor CallIntake {
     public func receive(_ message: AMIMessage, at arrival: Double) async throws {
         guard CallTracker.isRelevant(message) else { return }
         let events = self.tracker.receive(message, at: Self.time(of: message, arrival: arrival))
+        if let ringing = self.ringing {
+            // The first phone's ring is the one that registers the call (a call between extensions registers at
+            // its end).
+            for case .ringing(let callID, let party, let conversation) in events
+            where conversation.type != .internal && self.tracker.firstRang(callID) == party.number {
+                ringing(callID, party.number, conversation.json(self.timeFormat))
+            }
+        }
         let bytes = Array(buffer: message.bytes)
         try self.commit(events) { db in try db.appendJournal(.message, at: arrival, bytes: bytes) }
     }
@@ -91,7 +108,7 @@ public actor CallIntake {
         let tracker = self.tracker
         // The tracker's own ends (events) carry what it knew of those calls; the sweep below is for the others.
         let endedByTracker = Set(events.map(\.callID))
-        try self.commit(events) { db in
+        try self.commit(events, sweeps: true) { db in
             let seq = try db.appendJournal(.reconcile, at: time, bytes: recorded)
             // Calls the database thinks are going on but neither the PBX nor the tracker knows any more: their end
             // was missed (the journal did not have them). They end now, with what is known.
@@ -114,21 +131,52 @@ public actor CallIntake {
     /// One journal entry and the tracker's events it caused, waiting to be committed.
     private struct Step: Sendable {
         var events: [CallEvent]
+        /// Whether the journal entry itself queues operations (the reconnect's sweep of orphaned calls).
+        var sweeps: Bool
         var journal: @Sendable (Database) throws -> Int64
+
+        var urgent: Bool { self.sweeps || !self.events.isEmpty }
     }
 
     /// Queues a journal entry with its effects. Steps are committed in order, and those that gather while a
     /// transaction is being written go together in the next one (group commit): each still lands whole with
     /// its effects, and a burst of AMI events costs one SQLite transaction instead of one each.
-    private func commit(_ events: [CallEvent], journal: @escaping @Sendable (Database) throws -> Int64) throws {
+    ///
+    /// A step that changed nothing (most AMI events: a channel created, a dialplan step) waits up to
+    /// `settleDelay` for one that did, and goes in its transaction; so the ring that follows a channel's creation
+    /// does not queue behind a transaction of its own. Losing such a step in a crash is the same as crashing a
+    /// moment earlier: the journal is still a prefix of what the PBX said, and had no effect to lose.
+    private func commit(
+        _ events: [CallEvent], sweeps: Bool = false, journal: @escaping @Sendable (Database) throws -> Int64
+    ) throws {
         if let failure = self.failure { throw failure }
-        self.pending.append(Step(events: events, journal: journal))
+        let step = Step(events: events, sweeps: sweeps, journal: journal)
+        self.pending.append(step)
         guard self.flushing == nil else { return }
+        if step.urgent { self.startFlush() } else { self.deferFlush() }
+    }
+
+    private func startFlush() {
+        self.deferred?.cancel()
+        self.deferred = nil
         self.flushing = Task { await self.flush() }
     }
 
+    private func deferFlush() {
+        guard self.deferred == nil else { return }
+        self.deferred = Task {
+            try? await Task.sleep(for: Self.settleDelay)
+            guard !Task.isCancelled else { return }
+            self.deferred = nil
+            if self.flushing == nil, !self.pending.isEmpty { self.startFlush() }
+        }
+    }
+
+    /// Commits what is pending, and what gathers meanwhile as long as some of it has effects.
     private func flush() async {
-        while !self.pending.isEmpty {
+        var first = true
+        while first || self.pending.contains(where: \.urgent) {
+            first = false
             let steps = self.pending
             self.pending.removeAll()
             let format = self.timeFormat
@@ -136,13 +184,16 @@ public actor CallIntake {
             let prune = self.sinceJournalPrune >= 500
             if prune { self.sinceJournalPrune = 0 }
             do {
-                let enqueued = try await self.database.write { db -> Bool in
-                    var enqueued = false
+                let (calls, sweep) = try await self.database.write { db -> ([String], Bool) in
+                    var calls: [String] = []
+                    var sweep = false
                     var seq: Int64 = 0
                     for step in steps {
                         seq = try step.journal(db)
-                        for event in step.events {
-                            enqueued = try CallEventRecorder.apply(event, seq: seq, in: db, format: format) || enqueued
+                        sweep = sweep || step.sweeps
+                        for event in step.events
+                        where try CallEventRecorder.apply(event, seq: seq, in: db, format: format) {
+                            calls.append(event.callID)
                         }
                     }
                     if prune {
@@ -151,12 +202,12 @@ public actor CallIntake {
                         try db.execute(
                             sql: "DELETE FROM journal WHERE seq < ? AND at < ?", arguments: [keep, unixNow() - 600])
                     }
-                    return enqueued
+                    return (calls, sweep)
                 }
                 if let observer = self.observer {
                     for step in steps { for event in step.events { observer(event) } }
                 }
-                if enqueued { self.wake() }
+                if sweep { self.wake([]) } else if !calls.isEmpty { self.wake(calls) }
             } catch {
                 // The journal would lie from here on: the next event received throws, which stops the daemon.
                 self.failure = error
@@ -165,11 +216,13 @@ public actor CallIntake {
             }
         }
         self.flushing = nil
+        if !self.pending.isEmpty, self.failure == nil { self.deferFlush() }
     }
 
     /// Waits until everything received so far is committed (also when the caller is cancelled: the daemon calls
     /// it as it stops); throws if the database could not be written.
     public func drained() async throws {
+        if self.flushing == nil, !self.pending.isEmpty { self.startFlush() }
         while let flushing = self.flushing { await flushing.value }
         if let failure = self.failure { throw failure }
     }

@@ -30,6 +30,9 @@ public final class Deliverer: Sendable {
     private let logger: Logger
     private let inFlight = Mutex<Set<String>>([])
     private let wakeup = Wakeup()
+    /// What the wake-ups asked for: calls with new operations (started without reading the whole outbox), or a
+    /// look at the whole outbox.
+    private let nudges = Mutex<(calls: [String], scan: Bool)>(([], true))
     /// Operations waiting out a failure of the whole portal (down, overloaded, refusing for the rate): the first
     /// answer after it brings them forward, so calls flow again as soon as the portal is back rather than each at
     /// the end of its own growing pause. The limiter still paces them.
@@ -42,13 +45,26 @@ public final class Deliverer: Sendable {
     ) {
         self.settings = settings
         self.logger = logger
+        // Read before anything is queued by this process; unreadable, every operation counts as maybe tried.
+        let lastOperation = (try? database.readNow { db in try db.lastOperationID() }) ?? .max
         self.runner = OperationRunner(
             database: database, client: client, hooks: hooks, users: users, settings: settings, format: timeFormat,
-            logger: logger, observer: observer)
+            logger: logger, observer: observer, lastOperationAtStart: lastOperation)
     }
 
-    /// Something was queued: look at the outbox now.
-    public func wake() { self.wakeup.signal() }
+    /// Operations were queued for `calls` (none named: look at the whole outbox).
+    public func wake(calls: [String] = []) {
+        self.nudges.withLock { nudges in
+            if calls.isEmpty { nudges.scan = true } else { nudges.calls.append(contentsOf: calls) }
+        }
+        self.wakeup.signal()
+    }
+
+    /// A phone started ringing for a call (not yet committed): the first ring's registration starts its
+    /// look-up now (`RingHeadStart`).
+    public func ringing(callID: String, party: String, conversation: JSONValue) {
+        self.runner.headStart.start(callID: callID, conversation: conversation, party: party, runner: self.runner)
+    }
 
     /// Calls being delivered right now.
     public var busyCalls: Int { self.inFlight.withLock { $0.count } }
@@ -56,11 +72,36 @@ public final class Deliverer: Sendable {
     /// Delivers until cancelled.
     public func run() async {
         await withDiscardingTaskGroup { group in
+            var nextScan = ContinuousClock.now
             while !Task.isCancelled {
-                let next = await self.dispatch(into: &group)
-                await self.wakeup.wait(timeout: next)
+                let (calls, scan) = self.nudges.withLock { nudges in
+                    defer { nudges = ([], false) }
+                    return nudges
+                }
+                // A call the intake just gave operations to starts at once; its work reads what is due.
+                for callID in calls { self.start(callID, in: &group) }
+                if scan || ContinuousClock.now >= nextScan {
+                    nextScan = ContinuousClock.now.advanced(by: await self.dispatch(into: &group))
+                }
+                await self.wakeup.wait(timeout: max(.milliseconds(1), nextScan - ContinuousClock.now))
             }
             group.cancelAll()
+        }
+    }
+
+    /// Starts work on a call unless it is already being worked on or the concurrency is used up (a scan after a
+    /// work ends finds it then).
+    private func start(_ callID: String, in group: inout DiscardingTaskGroup) {
+        let started = self.inFlight.withLock { busy -> Bool in
+            guard busy.count < self.settings.concurrency, !busy.contains(callID) else { return false }
+            busy.insert(callID)
+            return true
+        }
+        guard started else { return }
+        group.addTask {
+            await self.work(callID)
+            self.inFlight.withLock { _ = $0.remove(callID) }
+            self.wake()
         }
     }
 
@@ -80,18 +121,7 @@ public final class Deliverer: Sendable {
                 soonest = min(soonest, head.notBefore - now)
                 continue
             }
-            let started = self.inFlight.withLock { busy -> Bool in
-                guard busy.count < self.settings.concurrency, !busy.contains(head.callID) else { return false }
-                busy.insert(head.callID)
-                return true
-            }
-            guard started else { continue }
-            let callID = head.callID
-            group.addTask {
-                await self.work(callID)
-                self.inFlight.withLock { _ = $0.remove(callID) }
-                self.wakeup.signal()
-            }
+            self.start(head.callID, in: &group)
         }
         return .milliseconds(Int64(max(0.001, soonest) * 1000))
     }
@@ -101,8 +131,8 @@ public final class Deliverer: Sendable {
         while !Task.isCancelled {
             let loaded: (StoredCall?, [OutboxOperation])
             do {
-                loaded = try await self.runner.database.read { db in
-                    (try db.call(callID), try db.openOperations(callID: callID))
+                loaded = try self.runner.database.readNow { db in
+                    return (try db.call(callID), try db.openOperations(callID: callID))
                 }
             } catch {
                 self.logger.error("cannot read the outbox", metadata: ["call.id": "\(callID)", "error": "\(error)"])
@@ -140,7 +170,7 @@ public final class Deliverer: Sendable {
                     self.logger.info(
                         "the portal answers again; operations waiting for it go now",
                         metadata: ["op.count": "\(waiting.count)"])
-                    self.wakeup.signal()
+                    self.wake()
                 }
                 return true
             case .cancelled(let ids, let reason, let effects):

@@ -19,8 +19,19 @@ struct OperationRunner: Sendable {
     let format: CallTimeFormat
     let logger: Logger
     let observer: (@Sendable (DeliveryEvent) -> Void)?
+    /// The newest operation in the outbox when this process began delivering. An operation after it that has no
+    /// attempt recorded was never tried by anyone; any other may have reached the portal before a crash (or a
+    /// lost answer), so what it would create is looked for first.
+    let lastOperationAtStart: Int64
+    /// Registrations' look-ups started by the rings themselves, before they are committed.
+    let headStart = RingHeadStart()
 
     func observe(_ event: DeliveryEvent) { self.observer?(event) }
+
+    /// Whether the operation may have been tried before (see `lastOperationAtStart`).
+    func mayHaveBeenTried(_ op: OutboxOperation) -> Bool {
+        op.attempts > 0 || op.id <= self.lastOperationAtStart
+    }
 
     func execute(_ op: OutboxOperation, queue: [OutboxOperation], call: StoredCall) async -> Outcome {
         do {

@@ -12,41 +12,27 @@ extension OperationRunner {
         if call.crm["call_id"] != nil { return .done(op.id, note: "already registered") }
         if let reason = call.crm["skipped"]?.stringValue { return .skipCall(reason) }
         let conversation = op.payload["conversation"] ?? .object(JSONObject())
-        let ended = call.facts["end"].map { !$0.isNull } ?? false
-
-        // Black and white lists.
-        if case .skip = await self.hook(.needRegistration, ["conversation": conversation], call.id).decision {
-            return .skipCall("need_registration returned false")
-        }
-
-        // The client's number, as the CRM should see it.
-        let fromLocal = conversation["from_local"]?.boolValue ?? false
-        let client = (fromLocal ? conversation["to"] : conversation["from"])?.scalarText ?? ""
-        var normalisedPhone = client
-        if case .proceed(let data) = await self.hook(.processPhoneNumber, ["phone": .string(client)], call.id).decision,
-            let normalised = data["phone"]?.scalarText, !normalised.isEmpty
-        {
-            normalisedPhone = normalised
-        }
-        let phone = normalisedPhone
-
-        // Whose card: a click-to-call's user; the phone that rang; the caller's phone; the line's default user.
-        let trunk = conversation["trunk"]?.stringValue ?? ""
         let party = op.payload["party"]?.stringValue
-        var originate: PendingOriginate?
-        if fromLocal, let from = conversation["from"]?.stringValue {
-            originate = try? await self.database.write { db in
-                try db.claimOriginate(
-                    extension: from, phoneDigits: client.filter(\.isNumber), since: unixNow() - 300, callID: call.id)
-            }
-        }
-        var user = await self.users.user(extension: party)
-        if user == nil, fromLocal { user = await self.users.user(extension: conversation["from"]?.stringValue) }
-        if let originate { user = await self.users.user(id: originate.userID) ?? user }
-        let userID = originate?.userID ?? user?.id ?? self.defaultUser(trunk: trunk)
-        let line = self.settings.line(trunk)
+        let ended = call.facts["end"].map { !$0.isNull } ?? false
+        let known = call.crm["entity"] ?? .null
 
-        if let originate {
+        // The look-up part may have run already, from the ring itself, while the ring was being committed.
+        let lookup: RingLookup
+        // (Its hooks saw the call ringing; one that is over by now is registered without a card.)
+        var endedSinceRing = false
+        if let headStart = self.headStart.claim(call.id, conversation: conversation, party: party), known.isNull {
+            lookup = try await headStart.value.get()
+            endedSinceRing = ended
+        } else {
+            lookup = try await self.lookUp(
+                conversation: conversation, party: party, ended: ended, known: known, callID: call.id)
+        }
+
+        let found: RingLookup.Found
+        switch lookup {
+        case .skip(let reason):
+            return .skipCall(reason)
+        case .clickToCall(let originate, let phone, let userID):
             // The portal registered this call when the user clicked the number (ONEXTERNALCALLSTART).
             let portalCallID = originate.portalCallID
             return .done(op.id, note: "click-to-call \(portalCallID)") { db in
@@ -58,59 +44,22 @@ extension OperationRunner {
                     crm["click_to_call"] = true
                 }
             }
+        case .found(let result):
+            found = result
         }
-
-        var params: JSONObject = [
-            "USER_ID": .integer(Int64(userID)), "PHONE_NUMBER": .string(phone), "TYPE": .integer(fromLocal ? 1 : 2),
-            "CALL_START_DATE": conversation["started_at"] ?? "",
-            "CRM_CREATE": .integer(self.settings.createEntities ? 1 : 0),
-            "CRM_SOURCE": .string(line.crmSource ?? self.settings.crmSource), "SHOW": .integer(ended ? 0 : 1),
-        ]
-        let lineNumber = line.lineNumber ?? trunk
-        if !lineNumber.isEmpty { params["LINE_NUMBER"] = .string(lineNumber) }
-
-        // Search: process_search_params may change the parameters, ignore the call, or give filters.
-        var searchInput = params
-        searchInput["conversation"] = conversation
-        searchInput["user"] = Self.userJSON(user)
-        let search = await self.hook(.processSearchParams, .object(searchInput), call.id)
-        var searchWanted = true
-        switch search.decision {
-        case .ignore: return .skipCall("process_search_params: action ignore")
-        case .cancel: searchWanted = false
-        case .proceed(let data): if case .object(let changed) = data { params = changed }
-        case .delete, .skip: break
-        }
-        let phoneForSearch = params["PHONE_NUMBER"]?.scalarText ?? phone
-
-        var entity = call.crm["entity"] ?? .null
-        if entity.isNull, searchWanted {
-            var found = try await self.search(phone: phoneForSearch, filter: search.output.filter, call.id)
-            let choice = await self.hook(
-                .getSearchFilter,
-                ["PHONE_NUMBER": .string(phoneForSearch), "entities": .array(found), "conversation": conversation],
-                call.id)
-            if case .proceed(let data) = choice.decision, let entities = data["entities"]?.arrayValue {
-                found = entities
-            }
-            if let first = found.first, let type = first["CRM_ENTITY_TYPE"]?.stringValue,
-                let id = first["CRM_ENTITY_ID"]?.scalarText.flatMap({ Int64($0) })
-            {
-                entity = [
-                    "type": .string(type.uppercased()), "id": .integer(id),
-                    "assigned_by_id": first["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer)
-                        ?? .null,
-                    "created": false,
-                ]
-            }
-        }
+        var params = found.params
+        if endedSinceRing { params["SHOW"] = 0 }
+        var entity = found.entity
+        let phone = found.phone
+        let phoneForSearch = found.phoneForSearch
+        let userID = found.userID
 
         // An unknown number: Callhook creates the entity itself, so process_entity_creation_params shapes it.
         let createWanted = PortalFlag.isOn(params["CRM_CREATE"])
         if entity.isNull, createWanted, self.settings.createEntities {
             entity = try await self.createEntity(
                 call: call, phone: phoneForSearch, userID: userID, source: params["CRM_SOURCE"],
-                conversation: conversation)
+                conversation: conversation, tried: self.mayHaveBeenTried(op))
         }
         if let type = entity["type"]?.stringValue, let id = entity["id"]?.integerValue {
             params["CRM_ENTITY_TYPE"] = .string(type)
@@ -172,6 +121,96 @@ extension OperationRunner {
         }
     }
 
+    /// The look-up part of the registration: who the call is for, the client's number, and the client's entity.
+    /// It only reads (hooks, users, the search), except for claiming a click-to-call, so it can run ahead of the
+    /// operation (`RingHeadStart`) and be used by it.
+    func lookUp(conversation: JSONValue, party: String?, ended: Bool, known: JSONValue, callID: String)
+        async throws(Bitrix24Error) -> RingLookup
+    {
+        // Black and white lists.
+        if case .skip = await self.hook(.needRegistration, ["conversation": conversation], callID).decision {
+            return .skip("need_registration returned false")
+        }
+
+        // The client's number, as the CRM should see it.
+        let fromLocal = conversation["from_local"]?.boolValue ?? false
+        let client = (fromLocal ? conversation["to"] : conversation["from"])?.scalarText ?? ""
+        let phone = await self.normalise(client, callID)
+
+        // Whose card: a click-to-call's user; the phone that rang; the caller's phone; the line's default user.
+        let trunk = conversation["trunk"]?.stringValue ?? ""
+        var originate: PendingOriginate?
+        if fromLocal, let from = conversation["from"]?.stringValue {
+            originate = try? await self.database.write { db in
+                try db.claimOriginate(
+                    extension: from, phoneDigits: client.filter(\.isNumber), since: unixNow() - 300, callID: callID)
+            }
+        }
+        var user = await self.users.user(extension: party)
+        if user == nil, fromLocal { user = await self.users.user(extension: conversation["from"]?.stringValue) }
+        if let originate { user = await self.users.user(id: originate.userID) ?? user }
+        let userID = originate?.userID ?? user?.id ?? self.defaultUser(trunk: trunk)
+        if let originate { return .clickToCall(originate, phone: phone, userID: userID) }
+        let line = self.settings.line(trunk)
+
+        var params: JSONObject = [
+            "USER_ID": .integer(Int64(userID)), "PHONE_NUMBER": .string(phone), "TYPE": .integer(fromLocal ? 1 : 2),
+            "CALL_START_DATE": conversation["started_at"] ?? "",
+            "CRM_CREATE": .integer(self.settings.createEntities ? 1 : 0),
+            "CRM_SOURCE": .string(line.crmSource ?? self.settings.crmSource), "SHOW": .integer(ended ? 0 : 1),
+        ]
+        let lineNumber = line.lineNumber ?? trunk
+        if !lineNumber.isEmpty { params["LINE_NUMBER"] = .string(lineNumber) }
+
+        // Search: process_search_params may change the parameters, ignore the call, or give filters.
+        var searchInput = params
+        searchInput["conversation"] = conversation
+        searchInput["user"] = Self.userJSON(user)
+        let search = await self.hook(.processSearchParams, .object(searchInput), callID)
+        var searchWanted = true
+        switch search.decision {
+        case .ignore: return .skip("process_search_params: action ignore")
+        case .cancel: searchWanted = false
+        case .proceed(let data): if case .object(let changed) = data { params = changed }
+        case .delete, .skip: break
+        }
+        let phoneForSearch = params["PHONE_NUMBER"]?.scalarText ?? phone
+
+        var entity = known
+        if entity.isNull, searchWanted {
+            var found = try await self.search(phone: phoneForSearch, filter: search.output.filter, callID)
+            let choice = await self.hook(
+                .getSearchFilter,
+                ["PHONE_NUMBER": .string(phoneForSearch), "entities": .array(found), "conversation": conversation],
+                callID)
+            if case .proceed(let data) = choice.decision, let entities = data["entities"]?.arrayValue {
+                found = entities
+            }
+            if let first = found.first, let type = first["CRM_ENTITY_TYPE"]?.stringValue,
+                let id = first["CRM_ENTITY_ID"]?.scalarText.flatMap({ Int64($0) })
+            {
+                entity = [
+                    "type": .string(type.uppercased()), "id": .integer(id),
+                    "assigned_by_id": first["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer)
+                        ?? .null,
+                    "created": false,
+                ]
+            }
+        }
+        return .found(
+            .init(phone: phone, userID: userID, params: params, phoneForSearch: phoneForSearch, entity: entity))
+    }
+
+    /// The number as process_phone_number makes it (the number itself when the hook gives nothing).
+    func normalise(_ phone: String, _ callID: String) async -> String {
+        if case .proceed(let data) = await self.hook(.processPhoneNumber, ["phone": .string(phone)], callID).decision,
+            let normalised = data["phone"]?.scalarText, !normalised.isEmpty
+        {
+            return normalised
+        }
+        return phone
+    }
+
     /// Finds the client: by the number (telephony.externalcall.searchCrmEntities), or by the script's filters
     /// (crm.<type>.list for each of lead, contact, company it gave).
     func search(phone: String, filter: JSONValue?, _ callID: String) async throws(Bitrix24Error) -> [JSONValue] {
@@ -201,11 +240,12 @@ extension OperationRunner {
     }
 
     /// Creates the entity for an unknown number through process_entity_creation_params. The entity carries the
-    /// call's id (`ORIGINATOR_ID` callhook, `ORIGIN_ID` the call) so that a retry after a lost answer finds it
-    /// instead of creating a second one.
-    func createEntity(call: StoredCall, phone: String, userID: Int, source: JSONValue?, conversation: JSONValue)
-        async throws(Bitrix24Error) -> JSONValue
-    {
+    /// call's id (`ORIGINATOR_ID` callhook, `ORIGIN_ID` the call) so that a registration that may have been tried
+    /// before (`tried`: a crash, a lost answer, a retry) finds it instead of creating a second one. Nothing is
+    /// written before the request: the entity is recorded with the registration.
+    func createEntity(
+        call: StoredCall, phone: String, userID: Int, source: JSONValue?, conversation: JSONValue, tried: Bool
+    ) async throws(Bitrix24Error) -> JSONValue {
         let incoming = !(conversation["from_local"]?.boolValue ?? false)
         let input: JSONValue = [
             "type": .string(self.settings.entityType), "ASSIGNED_BY_ID": .integer(Int64(userID)), "COMMENTS": "",
@@ -223,20 +263,20 @@ extension OperationRunner {
             self.logger.warning(
                 "process_entity_creation_params asked for an entity type calls cannot be bound to; creating a lead",
                 metadata: ["call.id": "\(call.id)", "entity.type": "\(type)"])
-            return try await self.createEntity(type: "lead", fields: fields, call: call)
+            return try await self.createEntity(type: "lead", fields: fields, call: call, tried: tried)
         }
-        return try await self.createEntity(type: type, fields: fields, call: call)
+        return try await self.createEntity(type: type, fields: fields, call: call, tried: tried)
     }
 
-    private func createEntity(type: String, fields: JSONObject, call: StoredCall) async throws(Bitrix24Error)
-        -> JSONValue
+    private func createEntity(type: String, fields: JSONObject, call: StoredCall, tried: Bool)
+        async throws(Bitrix24Error) -> JSONValue
     {
         var fields = fields
         fields["ORIGINATOR_ID"] = "callhook"
         fields["ORIGIN_ID"] = .string(call.id)
         let assigned = fields["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer) ?? .null
         var id: Int64?
-        if call.crm["entity_creating"] != nil {
+        if tried {
             // A request may have created it already: look before creating again.
             let existing = try await self.crm(
                 "crm.\(type).list",
@@ -245,7 +285,6 @@ extension OperationRunner {
             id = existing[0]?["ID"]?.scalarText.flatMap { Int64($0) }
         }
         if id == nil {
-            try await self.saveCRM(call.id) { $0["entity_creating"] = .string(type) }
             let created = try await self.crm("crm.\(type).add", ["fields": .object(fields)], call.id)
             id = created.integerValue ?? created.scalarText.flatMap { Int64($0) }
         }
@@ -255,10 +294,6 @@ extension OperationRunner {
         let entity: JSONValue = [
             "type": .string(type.uppercased()), "id": .integer(id), "assigned_by_id": assigned, "created": true,
         ]
-        try await self.saveCRM(call.id) { crm in
-            crm["entity"] = entity
-            crm["entity_creating"] = nil
-        }
         return entity
     }
 }

@@ -110,7 +110,12 @@ extension Database {
             OutboxOperation.init(row:))
     }
 
-    /// Counts by status.
+    /// The newest operation's id (0 for none). Ids only grow (AUTOINCREMENT), so operations queued after this was
+    /// read have greater ones.
+    public func lastOperationID() throws -> Int64 {
+        try Int64.fetchOne(self, sql: "SELECT COALESCE(MAX(id), 0) FROM outbox") ?? 0
+    }
+
     /// How many operations are waiting to be delivered (an index lookup, cheap enough to poll).
     public func pendingCount() throws -> Int {
         try Int.fetchOne(self, sql: "SELECT COUNT(*) FROM outbox WHERE status = 'pending'") ?? 0

@@ -1,4 +1,5 @@
 import Foundation
+import Hooks
 import JSON
 import Sandboxes
 import Store
@@ -147,6 +148,37 @@ import Testing
             let state = await rig.state()
             #expect(state["activities"]?[0]?["DESCRIPTION"] == "Разговор +79990000007")
             #expect(state["leads"]?[0]?["COMMENTS"] == "разговоров: 1")
+        }
+    }
+
+    /// The registration's look-up (need_registration → process_phone_number → process_search_params → search →
+    /// get_search_filter) starts from the ring itself, before the ring is committed; the registration uses it.
+    /// Each hook still runs once per call and in the scheme's order, and the search is made once.
+    @Test func theRingsLookUpRunsOnceAndInOrder() async throws {
+        let echo = "return function(input) return {data = input.params, state = \"success\"} end"
+        try await withRig(hooks: ["process_search_params": echo, "get_search_filter": echo]) { rig in
+            var script = CallScript(start: 1_764_061_000)
+            let trunk = script.incoming(from: "+79161234567", did: "74951234567")
+            let phone = script.phone("101", in: trunk)
+            script.ring(trunk, phone)
+            await rig.play(&script)
+            let state = await rig.waitFor("the registration") { !Rig.calls($0).isEmpty }
+            let call = try #require(Rig.calls(state).first)
+            #expect(call["CRM_ENTITY_TYPE"] == "CONTACT", "the known client, found by the search")
+            #expect(text(call["USER_ID"]) == "1", "the card for the phone that rang")
+            #expect(Rig.requests(state, "telephony.externalcall.searchcrmentities").count == 1)
+            script.answer(trunk, phone, bridge: "b1", after: 3)
+            script.hangup(trunk, after: 20)
+            script.hangup(phone, after: 0)
+            await rig.play(&script)
+            _ = try await rig.settled()
+            let lookUp: [HookPoint] = [.needRegistration, .processPhoneNumber, .processSearchParams, .getSearchFilter]
+            let ran = rig.deliveries.all.compactMap { event -> HookPoint? in
+                if case .hook(_, let hook, _, _) = event, lookUp.contains(hook) { return hook }
+                return nil
+            }
+            #expect(ran == lookUp)
+            #expect(Rig.requests(await rig.state(), "telephony.externalcall.searchcrmentities").count == 1)
         }
     }
 
