@@ -41,6 +41,8 @@ struct PipelineBench: AsyncParsableCommand {
     @Option(help: "Milliseconds from the call's arrival on the trunk to the first ring (the dialplan's run).")
     var dialplanMs = 10
     @Option(help: "Write each timed call's latency to this CSV file (kind, call, microseconds).") var samples: String?
+    @Option(help: "The callhook binary to run as the daemon (another build, to compare; default: this one).")
+    var daemon: String?
     @Option(help: "Calls queued at once for the delivery rate.") var backlog = 1000
     @Option(help: "The portal's bucket size for the delivery rate.") var burst = 50
     @Option(help: "The portal's drain rate (requests per second) for the delivery rate.") var rate = 20.0
@@ -214,7 +216,7 @@ struct PipelineBench: AsyncParsableCommand {
             """.write(to: configPath, atomically: true, encoding: .utf8)
             // The daemon runs as `callhook run` does in production: a process of its own, so that the test PBX,
             // the local portal and the bench's clock do not share its threads.
-            let daemon = try DaemonProcess(config: configPath.path, warnings: warnings)
+            let daemon = try DaemonProcess(binary: self.daemon, config: configPath.path, warnings: warnings)
             defer { daemon.stop() }
             let deadline = ContinuousClock.now.advanced(by: .seconds(20))
             while pbx.loggedInConnections == 0 {
@@ -453,10 +455,10 @@ final class DaemonProcess: Sendable {
     // Foundation's Process is not Sendable: it is only touched under this lock.
     private let process: Mutex<Process>
 
-    init(config: String, warnings: DaemonLog) throws {
+    init(binary: String?, config: String, warnings: DaemonLog) throws {
         let process = Process()
         process.executableURL = URL(
-            fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            fileURLWithPath: binary ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                 ?? CommandLine.arguments[0])
         process.arguments = ["run", "--config", config, "--log-level", "warning"]
         process.standardOutput = FileHandle.nullDevice
