@@ -110,6 +110,8 @@ public final class Deliverer: Sendable {
         let heads: [OutboxOperation]
         do {
             heads = try await self.runner.database.read { db in try db.headOperations() }
+        } catch is CancellationError {
+            return .seconds(1)  // the daemon is stopping
         } catch {
             self.logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
             return .seconds(1)
@@ -132,7 +134,7 @@ public final class Deliverer: Sendable {
             let loaded: (StoredCall?, [OutboxOperation])
             do {
                 loaded = try self.runner.database.readNow { db in
-                    return (try db.call(callID), try db.openOperations(callID: callID))
+                    (try db.call(callID), try db.openOperations(callID: callID))
                 }
             } catch {
                 self.logger.error("cannot read the outbox", metadata: ["call.id": "\(callID)", "error": "\(error)"])
