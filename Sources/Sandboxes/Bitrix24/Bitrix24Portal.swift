@@ -22,6 +22,8 @@ actor Bitrix24Portal {
     private var nextActivityID = 7943
     private(set) var calls: [ExternalCallRecord] = []
     private var callIndex: [String: Int] = [:]
+    /// The latest registration of each (phone, type, user, line, external id), for the 30-minute rule.
+    private var registrations: [String: Int] = [:]
     private var tasks: [JSONObject] = []
     private var nextTaskID = 3711
     private var workflows: [JSONObject] = []
@@ -138,11 +140,9 @@ actor Bitrix24Portal {
         let line = PortalValue.string(params["LINE_NUMBER"]) ?? ""
         let externalID = PortalValue.string(params["EXTERNAL_CALL_ID"]) ?? ""
         // A repeated registration of the same call within 30 minutes gives back the existing CALL_ID.
-        if let existing = self.calls.last(where: {
-            $0.phone == phone && $0.type == type && $0.userID == user.id && $0.line == line
-                && $0.externalID == externalID && now - $0.registeredAt < 1800
-        }) {
-            return .init(body: ["result": self.registerResult(existing, created: [])])
+        let registration = "\(phone)\u{1}\(type)\u{1}\(user.id)\u{1}\(line)\u{1}\(externalID)"
+        if let index = self.registrations[registration], now - self.calls[index].registeredAt < 1800 {
+            return .init(body: ["result": self.registerResult(self.calls[index], created: [])])
         }
         var record = ExternalCallRecord(
             callID: "externalCall.\(Self.hex(32)).\(Int(now))", params: params.objectValue ?? JSONObject(),
@@ -173,6 +173,7 @@ actor Bitrix24Portal {
         }
         if PortalValue.flag(params["SHOW"], default: true) { record.shownTo.append(user.id) }
         self.callIndex[record.callID] = self.calls.count
+        self.registrations[registration] = self.calls.count
         self.calls.append(record)
         return .init(body: ["result": self.registerResult(record, created: created)])
     }
