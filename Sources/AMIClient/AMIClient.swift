@@ -76,7 +76,8 @@ public final class AMIClient: Sendable {
         case tick
         case command(name: String, fields: [(String, String)], reply: CheckedContinuation<AMIResponse, any Error>)
         case opened(session: Int, channel: any Channel)
-        case frame(session: Int, AMIFrame)
+        /// The frames of one read from the socket, in order.
+        case frames(session: Int, [AMIFrame])
         case closed(session: Int, error: AMIError)
     }
 
@@ -223,9 +224,11 @@ public final class AMIClient: Sendable {
                 }
                 self.session?.channel = channel
                 self.perform(self.machine.connected(), group: &group)
-            case .frame(let id, let frame):
-                guard self.session?.id == id else { return }
-                await self.received(frame, group: &group)
+            case .frames(let id, let frames):
+                for frame in frames {
+                    guard self.session?.id == id else { return }
+                    await self.received(frame, group: &group)
+                }
             case .closed(let id, let closeError):
                 guard self.session?.id == id else { return }
                 let error = self.closingError ?? closeError
@@ -410,13 +413,16 @@ public final class AMIClient: Sendable {
 
 /// Hands a connection's frames to the client's loop from the event loop, and tells it when the connection opened
 /// and closed. Everything goes through the one input stream, so the loop sees them in the order they happened.
-private final class InputForwarder: ChannelInboundHandler, Sendable {
+/// The frames of one read go together: one wake-up of the loop for a burst of events (a ring is three).
+private final class InputForwarder: ChannelInboundHandler {
     typealias InboundIn = AMIFrame
 
     let session: Int
     let sink: AsyncStream<AMIClient.Input>.Continuation
+    /// Frames of the read in progress (event loop only).
+    private var frames: [AMIFrame] = []
     /// The close was reported already (with the error that caused it).
-    private let closed = Atomic(false)
+    private var closed = false
 
     init(session: Int, sink: AsyncStream<AMIClient.Input>.Continuation) {
         self.session = session
@@ -429,7 +435,12 @@ private final class InputForwarder: ChannelInboundHandler, Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.sink.yield(.frame(session: self.session, self.unwrapInboundIn(data)))
+        self.frames.append(self.unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.forward()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -443,8 +454,16 @@ private final class InputForwarder: ChannelInboundHandler, Sendable {
         context.close(promise: nil)
     }
 
+    private func forward() {
+        guard !self.frames.isEmpty else { return }
+        self.sink.yield(.frames(session: self.session, self.frames))
+        self.frames.removeAll(keepingCapacity: true)
+    }
+
     private func reportClosed(_ error: AMIError) {
-        guard !self.closed.exchange(true, ordering: .relaxed) else { return }
+        self.forward()
+        guard !self.closed else { return }
+        self.closed = true
         self.sink.yield(.closed(session: self.session, error: error))
     }
 }
