@@ -120,31 +120,30 @@ public final class AMIPeer: Sendable {
 
     /// Sends events to every logged-in connection that wants events, in order.
     public func send(_ events: [AMIMessage]) async {
+        let (buffer, listeners) = self.prepare(events)
+        for listener in listeners { try? await listener.writer.write(buffer) }
+    }
+
+    /// The events tracked and encoded, and the connections that take them.
+    private func prepare(_ events: [AMIMessage]) -> (ByteBuffer, [Connection]) {
         var buffer = ByteBuffer()
         for event in events {
             self.track(event)
             event.write(into: &buffer)
         }
-        let writers = self.state.withLock { state in
-            state.connections.values.filter { $0.loggedIn && $0.events }.map(\.writer)
+        let listeners = self.state.withLock { state in
+            state.connections.values.filter { $0.loggedIn && $0.events }
         }
-        for writer in writers { try? await writer.write(buffer) }
+        return (buffer, listeners)
     }
 
     /// Sends events like `send`, and tells when they went onto the socket of the (first) client that takes
     /// events: `MonotonicClock` nanoseconds, read on the event loop as it writes them (`callhook bench` times
     /// from there). Nil when no client takes events.
     public func sendTimed(_ events: [AMIMessage]) async -> UInt64? {
-        var buffer = ByteBuffer()
-        for event in events {
-            self.track(event)
-            event.write(into: &buffer)
-        }
-        let channels = self.state.withLock { state in
-            state.connections.values.filter { $0.loggedIn && $0.events }.map(\.channel)
-        }
+        let (buffer, listeners) = self.prepare(events)
         var first: UInt64?
-        for channel in channels {
+        for channel in listeners.map(\.channel) {
             let bytes = buffer
             let written = try? await channel.eventLoop.submit {
                 let now = MonotonicClock.nanoseconds()
