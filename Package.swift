@@ -200,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "Daemon", "Pipeline", "Config", "Store", "Sandboxes", "SandboxSupport", "AMI", "Hooks", "JSON",
+                "Daemon", "Pipeline", "Bitrix24", "Config", "Store", "Sandboxes", "SandboxSupport", "AMI", "Hooks", "JSON",
                 "TestSupport", .product(name: "Logging", package: "swift-log"),
             ]
         ),

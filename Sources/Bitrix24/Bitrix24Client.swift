@@ -76,9 +76,26 @@ public final class Bitrix24Client: Sendable {
     }
 
     /// Runs up to 50 commands in one request (`batch`). Each command succeeds or fails on its own; `halt` stops
-    /// at the first error.
+    /// at the first error. A command can take an earlier one's result as `$result[key]`.
     public func batch(_ commands: [(key: String, method: String, params: JSONValue)], halt: Bool = false)
         async throws(Bitrix24Error) -> BatchResult
+    {
+        Self.batchResult(try await self.call("batch", Self.batchParams(commands, halt: halt)))
+    }
+
+    /// Runs `commands` as one `batch` now if the limiter has room and no request is waiting for it; otherwise sends
+    /// nothing and returns nil. For commands that are worth joining only while the portal is idle: a batch of its
+    /// own cannot be combined with the requests that queue for the limiter.
+    public func batchIfIdle(_ commands: [(key: String, method: String, params: JSONValue)], halt: Bool = false)
+        async throws(Bitrix24Error) -> BatchResult?
+    {
+        let idle = if let combiner = self.combiner { await combiner.takeIdleSlot() } else { self.limiter.tryAcquire() }
+        guard idle else { return nil }
+        return Self.batchResult(try await self.send("batch", Self.batchParams(commands, halt: halt))["result"] ?? .null)
+    }
+
+    private static func batchParams(_ commands: [(key: String, method: String, params: JSONValue)], halt: Bool)
+        -> JSONValue
     {
         precondition(commands.count <= 50, "batch takes at most 50 commands")
         var cmd = JSONObject()
@@ -86,7 +103,10 @@ public final class Bitrix24Client: Sendable {
             let query = PHPQuery.encode(command.params)
             cmd[command.key] = .string(query.isEmpty ? command.method : "\(command.method)?\(query)")
         }
-        let result = try await self.call("batch", ["halt": .integer(halt ? 1 : 0), "cmd": .object(cmd)])
+        return ["halt": .integer(halt ? 1 : 0), "cmd": .object(cmd)]
+    }
+
+    private static func batchResult(_ result: JSONValue) -> BatchResult {
         var results: [String: JSONValue] = [:]
         var errors: [String: Bitrix24Error] = [:]
         if case .object(let ok) = result["result"] ?? .null {

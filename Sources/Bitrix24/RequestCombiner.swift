@@ -29,10 +29,15 @@ actor RequestCombiner {
         method.lowercased() != "batch" && params["FILE_CONTENT"] == nil
     }
 
+    /// Takes a slot from the limiter if one is free and nothing waits for one (the caller then sends at once).
+    func takeIdleSlot() -> Bool {
+        self.waiting.isEmpty && !self.draining && self.limiter.tryAcquire()
+    }
+
     func submit(_ method: String, _ params: JSONValue, client: Bitrix24Client) async throws(Bitrix24Error) -> JSONValue
     {
         // Nothing waiting and room in the bucket: the request goes now, from here, without the queue's two hops.
-        if self.waiting.isEmpty, !self.draining, self.limiter.tryAcquire() {
+        if self.takeIdleSlot() {
             return try await client.send(method, params)
         }
         do {

@@ -55,15 +55,25 @@ extension OperationRunner {
         let userID = found.userID
 
         // An unknown number: Callhook creates the entity itself, so process_entity_creation_params shapes it.
+        var creation: EntityCreation?
         let createWanted = PortalFlag.isOn(params["CRM_CREATE"])
         if entity.isNull, createWanted, self.settings.createEntities {
-            entity = try await self.createEntity(
+            switch try await self.prepareEntity(
                 call: call, phone: phoneForSearch, userID: userID, source: params["CRM_SOURCE"],
                 conversation: conversation, tried: self.mayHaveBeenTried(op))
+            {
+            case .existing(let made): entity = made
+            case .create(let wanted): creation = wanted
+            case .cancelled: break
+            }
         }
         if let type = entity["type"]?.stringValue, let id = entity["id"]?.integerValue {
             params["CRM_ENTITY_TYPE"] = .string(type)
             params["CRM_ENTITY_ID"] = .integer(id)
+            params["CRM_CREATE"] = 0
+        } else if let creation {
+            // Its id is not known yet: the entity and the registration go in one request (see `createAndRegister`).
+            params["CRM_ENTITY_TYPE"] = .string(creation.type.uppercased())
             params["CRM_CREATE"] = 0
         } else if entity.isNull, self.settings.createEntities, createWanted {
             // process_entity_creation_params cancelled the creation.
@@ -73,14 +83,26 @@ extension OperationRunner {
 
         var registration = params
         registration["conversation"] = conversation
+        var refusal: String?
         switch await self.hook(.processRegistrationParams, .object(registration), call.id).decision {
-        case .cancel: return .skipCall("process_registration_params cancelled the registration")
-        case .ignore: return .skipCall("process_registration_params: action ignore")
+        case .cancel: refusal = "process_registration_params cancelled the registration"
+        case .ignore: refusal = "process_registration_params: action ignore"
         case .proceed(let data): if case .object(let changed) = data { params = changed }
         case .delete, .skip: break
         }
+        if let refusal {
+            // The entity was asked for all the same (process_entity_creation_params did not cancel it).
+            if let creation { _ = try await self.create(creation, call: call) }
+            return .skipCall(refusal)
+        }
 
-        let result = try await self.crm("telephony.externalcall.register", .object(params), call.id)
+        let result: JSONValue
+        if let creation {
+            (entity, result) = try await self.createAndRegister(creation, params, call: call)
+            params["CRM_ENTITY_ID"] = params["CRM_ENTITY_ID"] ?? entity["id"]
+        } else {
+            result = try await self.crm("telephony.externalcall.register", .object(params), call.id)
+        }
         guard let portalCallID = result["CALL_ID"]?.stringValue else {
             throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "register gave no CALL_ID", status: 200)
         }
@@ -239,13 +261,28 @@ extension OperationRunner {
         return found
     }
 
-    /// Creates the entity for an unknown number through process_entity_creation_params. The entity carries the
+    /// An entity Callhook is to create for an unknown number: its type and fields as
+    /// process_entity_creation_params left them, with the call's id in `ORIGINATOR_ID`/`ORIGIN_ID`.
+    struct EntityCreation: Sendable {
+        var type: String
+        var fields: JSONObject
+    }
+
+    enum EntityPreparation: Sendable {
+        /// A registration tried before (a crash, a lost answer, a retry) made it already.
+        case existing(JSONValue)
+        case create(EntityCreation)
+        /// process_entity_creation_params cancelled it.
+        case cancelled
+    }
+
+    /// Shapes the entity for an unknown number through process_entity_creation_params. The entity carries the
     /// call's id (`ORIGINATOR_ID` callhook, `ORIGIN_ID` the call) so that a registration that may have been tried
-    /// before (`tried`: a crash, a lost answer, a retry) finds it instead of creating a second one. Nothing is
-    /// written before the request: the entity is recorded with the registration.
-    func createEntity(
+    /// before (`tried`) finds it instead of creating a second one. Nothing is written: the entity is recorded with
+    /// the registration.
+    func prepareEntity(
         call: StoredCall, phone: String, userID: Int, source: JSONValue?, conversation: JSONValue, tried: Bool
-    ) async throws(Bitrix24Error) -> JSONValue {
+    ) async throws(Bitrix24Error) -> EntityPreparation {
         let incoming = !(conversation["from_local"]?.boolValue ?? false)
         let input: JSONValue = [
             "type": .string(self.settings.entityType), "ASSIGNED_BY_ID": .integer(Int64(userID)), "COMMENTS": "",
@@ -256,45 +293,107 @@ extension OperationRunner {
         guard case .proceed(let data) = await self.hook(.processEntityCreationParams, input, call.id).decision,
             case .object(var fields) = data
         else {
-            return .null
+            return .cancelled
         }
-        let type = (fields.removeValue(forKey: "type")?.stringValue ?? self.settings.entityType).lowercased()
-        guard ["lead", "contact", "company"].contains(type) else {
+        var type = (fields.removeValue(forKey: "type")?.stringValue ?? self.settings.entityType).lowercased()
+        if !["lead", "contact", "company"].contains(type) {
             self.logger.warning(
                 "process_entity_creation_params asked for an entity type calls cannot be bound to; creating a lead",
                 metadata: ["call.id": "\(call.id)", "entity.type": "\(type)"])
-            return try await self.createEntity(type: "lead", fields: fields, call: call, tried: tried)
+            type = "lead"
         }
-        return try await self.createEntity(type: type, fields: fields, call: call, tried: tried)
-    }
-
-    private func createEntity(type: String, fields: JSONObject, call: StoredCall, tried: Bool)
-        async throws(Bitrix24Error) -> JSONValue
-    {
-        var fields = fields
         fields["ORIGINATOR_ID"] = "callhook"
         fields["ORIGIN_ID"] = .string(call.id)
-        let assigned = fields["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer) ?? .null
-        var id: Int64?
+        let creation = EntityCreation(type: type, fields: fields)
         if tried {
             // A request may have created it already: look before creating again.
             let existing = try await self.crm(
                 "crm.\(type).list",
                 ["filter": ["ORIGINATOR_ID": "callhook", "ORIGIN_ID": .string(call.id)], "select": ["ID"]],
                 call.id)
-            id = existing[0]?["ID"]?.scalarText.flatMap { Int64($0) }
+            if let id = existing[0]?["ID"]?.scalarText.flatMap({ Int64($0) }) {
+                return .existing(creation.entity(id: id))
+            }
         }
-        if id == nil {
-            let created = try await self.crm("crm.\(type).add", ["fields": .object(fields)], call.id)
-            id = created.integerValue ?? created.scalarText.flatMap { Int64($0) }
+        return .create(creation)
+    }
+
+    /// Creates the entity on its own (the registration was cancelled).
+    func create(_ creation: EntityCreation, call: StoredCall) async throws(Bitrix24Error) -> JSONValue {
+        let created = try await self.crm("crm.\(creation.type).add", ["fields": .object(creation.fields)], call.id)
+        guard let id = created.integerValue ?? created.scalarText.flatMap({ Int64($0) }) else {
+            throw Bitrix24Error(
+                code: "ERROR_UNEXPECTED_ANSWER", message: "crm.\(creation.type).add gave no id", status: 200)
+        }
+        return creation.entity(id: id)
+    }
+
+    /// Creates the entity and registers the call bound to it. While the portal is idle both go in one `batch`
+    /// request, the registration taking the new id through `$result[entity]` (b24-docs: batch): a new number then
+    /// costs one round trip instead of two. `halt` keeps a failed creation from registering the call unbound.
+    /// While requests queue for the limiter, the two go as two commands the queue can combine with others, since a
+    /// batch of their own would take a slot for two commands. Either way, when the registration fails after the
+    /// entity was made, the operation is retried as one that may have been tried, and finds the entity by its
+    /// `ORIGIN_ID`.
+    func createAndRegister(_ creation: EntityCreation, _ params: JSONObject, call: StoredCall)
+        async throws(Bitrix24Error) -> (entity: JSONValue, registered: JSONValue)
+    {
+        let add = "crm.\(creation.type).add"
+        let register = "telephony.externalcall.register"
+        let addParams: JSONValue = ["fields": .object(creation.fields)]
+        var registration = params
+        let bindsToNew = registration["CRM_ENTITY_ID"] == nil
+        if bindsToNew { registration["CRM_ENTITY_ID"] = "$result[entity]" }
+        let joined: Bitrix24Client.BatchResult?
+        do {
+            joined = try await self.client.batchIfIdle(
+                [
+                    (key: "entity", method: add, params: addParams),
+                    (key: "register", method: register, params: .object(registration)),
+                ],
+                halt: true)
+        } catch {
+            self.observe(.request(callID: call.id, method: add, params: addParams, outcome: .failure(error)))
+            throw error
+        }
+        guard let joined else {
+            let entity = try await self.create(creation, call: call)
+            if bindsToNew { registration["CRM_ENTITY_ID"] = entity["id"] }
+            return (entity, try await self.crm(register, .object(registration), call.id))
+        }
+        let id = joined.results["entity"].flatMap { $0.integerValue ?? $0.scalarText.flatMap { Int64($0) } }
+        if bindsToNew { registration["CRM_ENTITY_ID"] = id.map(JSONValue.integer) ?? .null }
+        if let error = joined.errors["entity"] {
+            self.observe(.request(callID: call.id, method: add, params: addParams, outcome: .failure(error)))
+            throw error
         }
         guard let id else {
-            throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "crm.\(type).add gave no id", status: 200)
+            throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "\(add) gave no id", status: 200)
         }
-        let entity: JSONValue = [
-            "type": .string(type.uppercased()), "id": .integer(id), "assigned_by_id": assigned, "created": true,
+        self.observe(.request(callID: call.id, method: add, params: addParams, outcome: .success(.integer(id))))
+        if let error = joined.errors["register"] {
+            self.observe(
+                .request(callID: call.id, method: register, params: .object(registration), outcome: .failure(error)))
+            throw error
+        }
+        guard let registered = joined.results["register"] else {
+            throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "batch gave no registration", status: 200)
+        }
+        self.observe(
+            .request(callID: call.id, method: register, params: .object(registration), outcome: .success(registered)))
+        return (creation.entity(id: id), registered)
+    }
+}
+
+extension OperationRunner.EntityCreation {
+    /// The entity as the call records it, once the portal gave its id.
+    func entity(id: Int64) -> JSONValue {
+        [
+            "type": .string(self.type.uppercased()), "id": .integer(id),
+            "assigned_by_id": self.fields["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer)
+                ?? .null,
+            "created": true,
         ]
-        return entity
     }
 }
 

@@ -78,6 +78,29 @@ import Testing
             #expect(operations.first { $0.kind == "register" }?.status == .cancelled)
             #expect(
                 operations.first { $0.kind == "register" }?.lastError?.contains("process_registration_params") == true)
+            // process_entity_creation_params asked for the lead, so it is made all the same.
+            #expect(await rig.state()["leads"]?.arrayValue?.count == 1)
+        }
+    }
+
+    /// For a number Callhook makes a lead for, process_registration_params sees the entity's type but no id yet
+    /// (the lead and the registration go to the portal together); the call is bound to the new lead.
+    @Test func registrationParamsOfANewLead() async throws {
+        let script = """
+            return function(input)
+              local p = input.params
+              p.LINE_NUMBER = tostring(p.CRM_ENTITY_TYPE) .. "/" .. tostring(p.CRM_ENTITY_ID)
+              return {data = p, state = "success"}
+            end
+            """
+        try await withRig(hooks: ["process_registration_params": script]) { rig in
+            await Self.answered(rig, from: "+79990000015", start: 1_764_060_450)
+            let state = await rig.waitFor("the call") { Rig.calls($0).first?["finish"].map { !$0.isNull } == true }
+            let call = try #require(Rig.calls(state).first)
+            let lead = try #require(state["leads"]?.arrayValue?.first)
+            #expect(call["LINE_NUMBER"] == "LEAD/nil")
+            #expect(call["CRM_ENTITY_TYPE"] == "LEAD")
+            #expect(text(call["CRM_ENTITY_ID"]) == lead["ID"]?.scalarText)
         }
     }
 

@@ -1,4 +1,5 @@
 import AMI
+import Bitrix24
 import Config
 import Daemon
 import Foundation
@@ -78,9 +79,25 @@ struct Rig: Sendable {
     /// The portal's calls.
     static func calls(_ state: JSONValue) -> [JSONValue] { state["calls"]?.arrayValue ?? [] }
 
-    /// Requests the portal got for `method`.
+    /// Requests the portal carried out for `method`: on their own, or as commands of a batch none of whose
+    /// commands failed.
     static func requests(_ state: JSONValue, _ method: String) -> [JSONValue] {
-        (state["requests"]?.arrayValue ?? []).filter { $0["method"]?.stringValue == method && $0["status"] == 200 }
+        var found: [JSONValue] = []
+        for request in state["requests"]?.arrayValue ?? [] where request["status"] == 200 {
+            if request["method"]?.stringValue == method {
+                found.append(request)
+            } else if request["method"] == "batch", request["command_errors"] == nil,
+                case .object(let commands)? = request["params"]?["cmd"]
+            {
+                for case .string(let command) in commands.values {
+                    let parts = command.split(separator: "?", maxSplits: 1)
+                    guard parts.first?.lowercased() == method else { continue }
+                    let params = parts.count > 1 ? PHPQuery.decode(parts[1]) : .object(JSONObject())
+                    found.append(["method": .string(method), "params": params, "status": 200])
+                }
+            }
+        }
+        return found
     }
 }
 

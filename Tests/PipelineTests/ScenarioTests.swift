@@ -60,8 +60,15 @@ import Testing
             #expect(lead["ORIGIN_ID"] == "1764058600.1")
             #expect(lead["ORIGINATOR_ID"] == "callhook")
             #expect(call["CRM_ENTITY_TYPE"] == "LEAD")
-            #expect(call["CRM_ENTITY_ID"] == .integer(Int64(lead["ID"]!.scalarText!)!))
+            #expect(text(call["CRM_ENTITY_ID"]) == lead["ID"]!.scalarText!)
             #expect(text(call["CRM_CREATE"]) == "0", "Callhook created the lead itself")
+            // The portal was idle: the lead and the registration bound to it went in one request.
+            let joined = (state["requests"]?.arrayValue ?? []).filter {
+                $0["method"] == "batch" && $0["params"]?["cmd"]?["entity"] != nil
+                    && $0["params"]?["cmd"]?["register"] != nil
+            }
+            #expect(joined.count == 1)
+            #expect(!(state["requests"]?.arrayValue ?? []).contains { $0["method"] == "crm.lead.add" })
             #expect(call["finish"]?["STATUS_CODE"] == "304")
             #expect(text(call["finish"]?["DURATION"]) == "0")
             let task = try #require(state["tasks"]?.arrayValue?.first)
@@ -195,6 +202,40 @@ import Testing
             #expect(call["record"]?["FILENAME"] == "in-74951234567-79161234567.wav")
             #expect(call["record"]?["size"] == .integer(Int64(wav.count)))
             #expect(call["record"]?["riff"] == true)
+        }
+    }
+
+    /// New numbers while requests queue for the limiter: each lead and its registration go as commands the queue
+    /// combines with others (not as a batch of their own, which would take a slot for two commands), and every
+    /// call is still bound to its own lead, made once.
+    @Test func newNumbersWhileRequestsQueue() async throws {
+        try await withRig(settings: {
+            $0.burst = 2; $0.rate = 4
+        }) { rig in
+            let calls = PlayedCall.calls(6, start: 1_764_059_300, numberBase: 3_000_000)
+            for step in 0..<(calls.map(\.steps.count).max() ?? 0) {
+                for call in calls where step < call.steps.count { await rig.play(call.steps[step]) }
+            }
+            let state = await rig.waitFor("every call finished", timeout: .seconds(30)) { state in
+                Rig.calls(state).filter { $0["finish"].map { !$0.isNull } ?? false }.count == calls.count
+            }
+            let leads = state["leads"]?.arrayValue ?? []
+            let leadOfCall = Dictionary(
+                leads.compactMap { lead in lead["ORIGIN_ID"]?.stringValue.map { ($0, lead["ID"]?.scalarText) } },
+                uniquingKeysWith: { first, _ in first })
+            #expect(leads.count == calls.count, "one lead per call")
+            for call in Rig.calls(state) {
+                let id = call["EXTERNAL_CALL_ID"]?.stringValue ?? ""
+                #expect(text(call["CRM_ENTITY_ID"]) == leadOfCall[id] ?? nil, "call \(id) bound to its own lead")
+            }
+            let combined = (state["requests"]?.arrayValue ?? []).filter { request in
+                guard request["method"] == "batch", case .object(let cmd)? = request["params"]?["cmd"] else {
+                    return false
+                }
+                return cmd["entity"] == nil
+                    && cmd.values.contains { $0.stringValue?.hasPrefix("crm.lead.add?") == true }
+            }
+            #expect(!combined.isEmpty, "no lead went in a combined batch")
         }
     }
 
