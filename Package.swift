@@ -137,7 +137,7 @@ let package = Package(
             name: "callhook",
             dependencies: [
                 "Config", "Hooks", "LuaHost", "JSON", "CCurl", "AMI", "AMIClient", "Calls", "Sandboxes", "Daemon",
-                "Pipeline", "Store", "Bitrix24",
+                "Pipeline", "Store", "Bitrix24", "HTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

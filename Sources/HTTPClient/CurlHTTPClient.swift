@@ -88,6 +88,12 @@ public final class CurlHTTPClient: Sendable {
         }
     }
 
+    /// The transfer on the calling thread, which it blocks until the answer: for a program that has a thread to
+    /// spare (the bench's floor client), never for a task on Swift's cooperative threads.
+    public func sendBlocking(_ request: WebRequest) throws -> WebResponse {
+        try self.perform(request)
+    }
+
     /// The blocking transfer, on a pool thread.
     private func perform(_ request: WebRequest) throws -> WebResponse {
         let reused = self.handles.withLock { $0.popLast() }.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }

@@ -5,7 +5,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Callhook's hot paths and print the figures.",
-        subcommands: [HooksBench.self, AMIBench.self, PipelineBench.self]
+        subcommands: [HooksBench.self, AMIBench.self, PipelineBench.self, FloorClient.self]
     )
 }
 
