@@ -35,7 +35,8 @@ public struct Bitrix24Error: Error, Sendable, Equatable, CustomStringConvertible
             if let resetAt = self.resetAt {
                 return .retry(after: .seconds(max(1, resetAt - Self.now())))
             }
-            return .retry(after: .seconds(60))
+            // A command of a batch says no time: the usual growing pause, each try a request of the limit's.
+            return .retry(after: nil)
         case "expired_token": return .refreshToken
         case "network", "INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER", "OVERLOAD_LIMIT": return .retry(after: nil)
         case "insufficient_scope", "WRONG_AUTH_TYPE", "ERROR_CORE", "INVALID_ARGUMENT", "NO_AUTH_FOUND",

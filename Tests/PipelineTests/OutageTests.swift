@@ -34,10 +34,11 @@ import Testing
             for call in calls[6..<12] { try await play(call) }
             try await Task.sleep(until: downAt.advanced(by: .seconds(4)))
 
-            // Back, but lead creation is blocked for three seconds by the operating-time limit, and the answers of
-            // the next requests are lost on the way (the work is done all the same).
+            // Back, but lead creation is blocked for eight seconds by the operating-time limit (long enough for
+            // the leads queued behind the rate limit to meet it), and the answers of the next requests are lost on
+            // the way (the work is done all the same).
             _ = rig.portal.sandbox.setKnobs([
-                "lose_answers": 6, "operation_time_limit": ["method": "crm.lead.add", "seconds": 3],
+                "lose_answers": 6, "operation_time_limit": ["method": "crm.lead.add", "seconds": 8],
             ])
             for call in calls[12...] { try await play(call) }
 
