@@ -196,9 +196,11 @@ import Testing
     }
 
     /// Requests held back by the limiter leave together as batches: 60 operations with a budget of a handful of
-    /// requests, each caller getting its own answer or its own error.
+    /// requests, each caller getting its own answer or its own error. (The portal's bucket is larger than the
+    /// client's, 16 to 6: on a loaded test machine a request can reach the local portal a second after it left the
+    /// limiter, which the production headroom is not sized for; the limiter's own accuracy is the test above.)
     @Test func waitingRequestsLeaveTogetherAsBatches() async throws {
-        let configuration = Bitrix24SandboxConfiguration(burst: 10, rate: 5)
+        let configuration = Bitrix24SandboxConfiguration(burst: 16, rate: 5)
         try await withLocalBitrix24(configuration) { (portal: LocalBitrix24) async throws in
             let client = Bitrix24Client(
                 auth: .webhook(portal.webhookURL), http: CurlHTTPClient(threads: 2),
