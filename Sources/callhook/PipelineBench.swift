@@ -27,9 +27,14 @@ struct PipelineBench: AsyncParsableCommand {
             the local portal's event loop reads the telephony.externalcall.register request's head off its
             socket: the AMI read, the call tracker, the SQLite transaction, the hooks need_registration,
             process_phone_number, process_search_params, get_search_filter, process_entity_creation_params and
-            process_registration_params, the client search and, for a new number, the lead made for it (whole
-            loopback round trips to the local portal, its own answering time included) are all inside it.
-            --samples writes every call's figure to a CSV file.
+            process_registration_params, the client search (a whole loopback round trip to the local portal, its
+            own answering time included) are all inside it; for a new number the lead travels in the register's
+            batch. --samples writes every call's figure to a CSV file.
+
+            The floor: the same bench with a bare client in the daemon's place (`bench floor-client`): one thread
+            that reads the ring with blocking reads and sends the same search and registration with blocking
+            libcurl transfers, and nothing else. What the machine, the loopback and the local portal cost; the
+            difference is Callhook's.
 
             Delivery rate: --backlog calls played at once against a portal whose leaky bucket is --burst and
             --rate per second (Callhook configured with the same). The HTTP requests the portal receives from the
