@@ -318,7 +318,7 @@ extension OperationRunner {
         return .create(creation)
     }
 
-    /// Creates the entity on its own (the registration was cancelled).
+    /// Creates the entity in a request of its own (the registration was cancelled, or requests queue for the limiter).
     func create(_ creation: EntityCreation, call: StoredCall) async throws(Bitrix24Error) -> JSONValue {
         let created = try await self.crm("crm.\(creation.type).add", ["fields": .object(creation.fields)], call.id)
         guard let id = created.integerValue ?? created.scalarText.flatMap({ Int64($0) }) else {
