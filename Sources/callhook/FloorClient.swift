@@ -1,22 +1,25 @@
+import AMI
 import ArgumentParser
 import Config
 import Foundation
 import HTTPClient
 import JSON
+import NIOCore
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The least any connector can do between a ring and its registration, for `bench pipeline --floor`: one thread
-/// that reads the AMI socket with blocking reads and, at a call's first `DialBegin`, sends the client search and
-/// then the registration with blocking libcurl transfers (Callhook's own transfer code, run on this thread). No
-/// call tracker, store, hooks, outbox or thread hand-over: what it measures is what the machine, the loopback
-/// and the local portal cost, the floor under Callhook's figure on the same bench.
+/// The least any connector can do between a ring and its registration, the floor `bench pipeline` prints: one
+/// thread that reads the AMI socket with blocking reads (Callhook's own AMI decoder reads the frames) and, at a
+/// call's first `DialBegin`, sends the client search and then the registration with blocking libcurl transfers
+/// (Callhook's own transfer code, run on this thread). No call tracker, store, hooks, outbox or thread hand-over:
+/// what it measures is what the machine, the loopback and the local portal cost, the floor under Callhook's
+/// figure on the same bench.
 struct FloorClient: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "floor-client",
-        abstract: "A bare ring-to-register client, the floor under `bench pipeline` (run by `--floor`).",
+        abstract: "A bare ring-to-register client: the floor `bench pipeline` runs in the daemon's place.",
         shouldDisplay: false)
 
     @Option(help: "The configuration whose ami and bitrix24.webhook to use.") var config: String
@@ -32,26 +35,26 @@ struct FloorClient: ParsableCommand {
         }
         let socket = try Self.connect(host: configuration.ami.host, port: configuration.ami.port)
         defer { close(socket) }
-        let login =
-            "Action: Login\r\nActionID: 1\r\nUsername: \(configuration.ami.username)\r\n"
-            + "Secret: \(configuration.ami.secret)\r\nEvents: on\r\n\r\n"
-        guard Array(login.utf8).withUnsafeBytes({ write(socket, $0.baseAddress, $0.count) }) == login.utf8.count else {
+        var login = ByteBuffer()
+        AMIMessage([
+            ("Action", "Login"), ("ActionID", "1"), ("Username", configuration.ami.username),
+            ("Secret", configuration.ami.secret), ("Events", "on"),
+        ]).write(into: &login)
+        guard login.withUnsafeReadableBytes({ write(socket, $0.baseAddress, $0.count) }) == login.readableBytes else {
             throw Failure(description: "cannot write to the AMI socket")
         }
         let http = CurlHTTPClient(threads: 1)
-        var pending: [UInt8] = []
+        var decoder = AMIFrameDecoder()
+        var pending = ByteBuffer()
         var registered = Set<String>()
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = chunk.withUnsafeMutableBytes { read(socket, $0.baseAddress, $0.count) }
             guard count > 0 else { return }  // the test PBX closed: the bench is over
-            pending.append(contentsOf: chunk[0..<count])
-            var start = 0
-            while let end = Self.frameEnd(pending, from: start) {
-                let frame = Self.fields(pending[start..<end])
-                start = end + 4
-                guard frame["Event"] == "DialBegin", let call = frame["Linkedid"], !registered.contains(call),
-                    let phone = frame["CallerIDNum"]
+            pending.writeBytes(chunk[0..<count])
+            while let frame = try decoder.decode(buffer: &pending) {
+                guard case .message(let message) = frame, message.eventName == "DialBegin",
+                    let call = message["Linkedid"], !registered.contains(call), let phone = message["CallerIDNum"]
                 else { continue }
                 registered.insert(call)
                 _ = try? Self.call(
@@ -63,7 +66,7 @@ struct FloorClient: ParsableCommand {
                         "EXTERNAL_CALL_ID": .string(call),
                     ])
             }
-            pending.removeFirst(start)
+            pending.discardReadBytes()
         }
     }
 
@@ -99,29 +102,5 @@ struct FloorClient: ParsableCommand {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         return fd
-    }
-
-    /// Where the frame that starts at `from` ends (its blank line), if it is complete.
-    static func frameEnd(_ bytes: [UInt8], from: Int) -> Int? {
-        var index = from
-        while index + 3 < bytes.count {
-            if bytes[index] == 13, bytes[index + 1] == 10, bytes[index + 2] == 13, bytes[index + 3] == 10 {
-                return index
-            }
-            index += 1
-        }
-        return nil
-    }
-
-    static func fields(_ frame: ArraySlice<UInt8>) -> [String: String] {
-        var fields: [String: String] = [:]
-        for line in String(decoding: frame, as: UTF8.self).split(separator: "\r\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let key = String(line[..<colon])
-            if fields[key] == nil {
-                fields[key] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-        }
-        return fields
     }
 }
