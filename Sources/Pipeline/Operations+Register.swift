@@ -321,7 +321,7 @@ extension OperationRunner {
     /// Creates the entity in a request of its own (the registration was cancelled, or requests queue for the limiter).
     func create(_ creation: EntityCreation, call: StoredCall) async throws(Bitrix24Error) -> JSONValue {
         let created = try await self.crm("crm.\(creation.type).add", ["fields": .object(creation.fields)], call.id)
-        guard let id = created.integerValue ?? created.scalarText.flatMap({ Int64($0) }) else {
+        guard let id = Self.createdID(created) else {
             throw Bitrix24Error(
                 code: "ERROR_UNEXPECTED_ANSWER", message: "crm.\(creation.type).add gave no id", status: 200)
         }
@@ -361,27 +361,34 @@ extension OperationRunner {
             if bindsToNew { registration["CRM_ENTITY_ID"] = entity["id"] }
             return (entity, try await self.crm(register, .object(registration), call.id))
         }
-        let id = joined.results["entity"].flatMap { $0.integerValue ?? $0.scalarText.flatMap { Int64($0) } }
-        if bindsToNew { registration["CRM_ENTITY_ID"] = id.map(JSONValue.integer) ?? .null }
-        if let error = joined.errors["entity"] {
-            self.observe(.request(callID: call.id, method: add, params: addParams, outcome: .failure(error)))
-            throw error
+        // Each command's answer, reported as if it had gone alone.
+        func answer(_ key: String, _ method: String, _ params: JSONValue) throws(Bitrix24Error) -> JSONValue {
+            let outcome: Result<JSONValue, Bitrix24Error> =
+                if let error = joined.errors[key] {
+                    .failure(error)
+                } else if let value = joined.results[key] {
+                    .success(value)
+                } else {
+                    .failure(
+                        Bitrix24Error(
+                            code: "ERROR_UNEXPECTED_ANSWER", message: "batch gave no answer to \(method)", status: 200))
+                }
+            self.observe(.request(callID: call.id, method: method, params: params, outcome: outcome))
+            return try outcome.get()
         }
-        guard let id else {
+        guard let id = Self.createdID(try answer("entity", add, addParams)) else {
             throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "\(add) gave no id", status: 200)
         }
-        self.observe(.request(callID: call.id, method: add, params: addParams, outcome: .success(.integer(id))))
-        if let error = joined.errors["register"] {
-            self.observe(
-                .request(callID: call.id, method: register, params: .object(registration), outcome: .failure(error)))
-            throw error
-        }
-        guard let registered = joined.results["register"] else {
-            throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "batch gave no registration", status: 200)
-        }
-        self.observe(
-            .request(callID: call.id, method: register, params: .object(registration), outcome: .success(registered)))
+        if bindsToNew { registration["CRM_ENTITY_ID"] = .integer(id) }
+        let registered = try answer("register", register, .object(registration))
         return (creation.entity(id: id), registered)
+    }
+}
+
+extension OperationRunner {
+    /// The id `crm.<type>.add` answers, a number or its text.
+    static func createdID(_ result: JSONValue) -> Int64? {
+        result.integerValue ?? result.scalarText.flatMap { Int64($0) }
     }
 }
 
