@@ -83,7 +83,9 @@ public final class CurlHTTPClient: Sendable {
     }()
 
     public func send(_ request: WebRequest) async throws -> WebResponse {
-        try await self.pool.runIfActive { [self] in
+        // On a thread of its own (`TransferThread`), the transfer blocks that thread: no hand-over and back.
+        if TransferThread.isCurrent { return try self.perform(request) }
+        return try await self.pool.runIfActive { [self] in
             try self.perform(request)
         }
     }

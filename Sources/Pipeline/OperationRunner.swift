@@ -24,7 +24,7 @@ struct OperationRunner: Sendable {
     /// lost answer), so what it would create is looked for first.
     let lastOperationAtStart: Int64
     /// Registrations' look-ups started by the rings themselves, before they are committed.
-    let headStart = RingHeadStart()
+    let headStart = RingHeadStart(lanes: 4)
 
     func observe(_ event: DeliveryEvent) { self.observer?(event) }
 

@@ -16,18 +16,25 @@ extension OperationRunner {
         let ended = call.facts["end"].map { !$0.isNull } ?? false
         let known = call.crm["entity"] ?? .null
 
-        // The look-up part may have run already, from the ring itself, while the ring was being committed.
-        let lookup: RingLookup
+        // The look-up part may have run already, from the ring itself, while the ring was being committed: the
+        // registration goes on from where it ends (on its thread, if it had one of its own).
         // (Its hooks saw the call ringing; one that is over by now is registered without a card.)
-        var endedSinceRing = false
         if let headStart = self.headStart.claim(call.id, conversation: conversation, party: party), known.isNull {
-            lookup = try await headStart.value.get()
-            endedSinceRing = ended
-        } else {
-            lookup = try await self.lookUp(
-                conversation: conversation, party: party, ended: ended, known: known, callID: call.id)
+            return try await headStart.then { lookup throws(Bitrix24Error) in
+                try await self.register(op, call, lookup, endedSinceRing: ended)
+            }
         }
+        let lookup = try await self.lookUp(
+            conversation: conversation, party: party, ended: ended, known: known, callID: call.id)
+        return try await self.register(op, call, lookup, endedSinceRing: false)
+    }
 
+    /// The registration once the look-up is done: the entity, process_registration_params, `register`.
+    private func register(_ op: OutboxOperation, _ call: StoredCall, _ lookup: RingLookup, endedSinceRing: Bool)
+        async throws(Bitrix24Error) -> Outcome
+    {
+        let conversation = op.payload["conversation"] ?? .object(JSONObject())
+        let ended = call.facts["end"].map { !$0.isNull } ?? false
         let found: RingLookup.Found
         switch lookup {
         case .skip(let reason):

@@ -1,4 +1,5 @@
 import Bitrix24
+import HTTPClient
 import JSON
 import Store
 import Synchronization
@@ -36,25 +37,68 @@ enum RingLookup: Sendable {
 /// them again; what creates or registers anything (the entity, the registration) still runs only from the
 /// operation, after the ring is committed.
 ///
+/// The look-up runs on a lane, a thread of its own (`TransferThread`), when one is free: its hooks run there and
+/// its search blocks that thread in place, and the operation, once it has the ring committed, goes on there with
+/// the entity, process_registration_params and `register` (`Claim.then`). From the ring to the register request
+/// the chain takes one hand-over between threads instead of one to the HTTP pool and back for each request.
+///
 /// Nothing here is written down: after a crash the operation does the look-up itself. A result is used once, only
 /// for the same conversation and phone, only if the call has not ended meanwhile, and only while fresh; a call
 /// whose ring never becomes an operation (a call between extensions, a second ring) is forgotten after a minute.
 final class RingHeadStart: Sendable {
+    typealias Lookup = Result<RingLookup, Bitrix24Error>
+
     private struct Entry {
         var key: String
         var startedAt: Double
-        var task: Task<Result<RingLookup, Bitrix24Error>, Never>
+        var task: Task<Lookup, Never>
+        var lane: Int?
     }
 
     private struct State {
         var entries: [String: Entry] = [:]
         /// Calls that had their head start (a call's first ring only).
         var seen: [String: Double] = [:]
+        /// The chains running on each lane.
+        var busy: [Int]
+    }
+
+    /// A look-up the operation took over: it goes on from where the look-up ends, on the look-up's lane if it
+    /// had one.
+    struct Claim: Sendable {
+        fileprivate let task: Task<Lookup, Never>
+        fileprivate let lane: (thread: TransferThread, index: Int)?
+        fileprivate let owner: RingHeadStart
+
+        /// Waits for the look-up and runs `rest` with its result, on the look-up's lane if it had one.
+        func then<T: Sendable>(_ rest: @Sendable (RingLookup) async throws(Bitrix24Error) -> T)
+            async throws(Bitrix24Error) -> T
+        {
+            guard let lane = self.lane else { return try await rest(try await self.task.value.get()) }
+            self.owner.state.withLock { $0.busy[lane.index] += 1 }
+            defer { self.owner.state.withLock { $0.busy[lane.index] -= 1 } }
+            let outcome: Result<T, Bitrix24Error> = await withTaskExecutorPreference(lane.thread) {
+                do throws(Bitrix24Error) {
+                    return .success(try await rest(try await self.task.value.get()))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            return try outcome.get()
+        }
     }
 
     /// How old a look-up may be when its operation comes to use it.
     private let freshness: Double = 30
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    /// Threads of their own for the look-ups and the registrations that follow them (`TransferThread`): one
+    /// chain per lane at a time; a ring that finds them all busy runs its look-up on the cooperative threads.
+    private let lanes: [TransferThread]
+
+    init(lanes: Int) {
+        self.lanes = (0..<lanes).map { _ in TransferThread() }
+        self.state = Mutex(State(busy: Array(repeating: 0, count: lanes)))
+    }
 
     /// The ring of `callID` at `party`: starts the look-up unless the call had one already.
     func start(callID: String, conversation: JSONValue, party: String, runner: OperationRunner) {
@@ -62,17 +106,19 @@ final class RingHeadStart: Sendable {
         guard conversation["from_local"]?.boolValue != true else { return }
         let now = Self.now()
         let key = Self.key(conversation: conversation, party: party)
-        let fresh = self.state.withLock { state -> Bool in
+        let start = self.state.withLock { state -> (fresh: Bool, lane: Int?) in
             if state.seen.count > 1000 {
                 state.seen = state.seen.filter { now - $0.value < 60 }
                 state.entries = state.entries.filter { now - $0.value.startedAt < 60 }
             }
-            guard state.seen[callID] == nil else { return false }
+            guard state.seen[callID] == nil else { return (false, nil) }
             state.seen[callID] = now
-            return true
+            let lane = state.busy.firstIndex(of: 0)
+            if let lane { state.busy[lane] += 1 }
+            return (true, lane)
         }
-        guard fresh else { return }
-        let task = Task<Result<RingLookup, Bitrix24Error>, Never> {
+        guard start.fresh else { return }
+        let lookUp: @Sendable () async -> Lookup = {
             do throws(Bitrix24Error) {
                 return .success(
                     try await runner.lookUp(
@@ -81,18 +127,25 @@ final class RingHeadStart: Sendable {
                 return .failure(error)
             }
         }
-        self.state.withLock { $0.entries[callID] = Entry(key: key, startedAt: now, task: task) }
+        let task: Task<Lookup, Never>
+        if let lane = start.lane {
+            task = Task(executorPreference: self.lanes[lane]) {
+                defer { self.state.withLock { $0.busy[lane] -= 1 } }
+                return await lookUp()
+            }
+        } else {
+            task = Task { await lookUp() }
+        }
+        self.state.withLock { $0.entries[callID] = Entry(key: key, startedAt: now, task: task, lane: start.lane) }
     }
 
     /// The look-up started for this call and this input, if any and still fresh; used up either way.
-    func claim(_ callID: String, conversation: JSONValue, party: String?)
-        -> Task<Result<RingLookup, Bitrix24Error>, Never>?
-    {
+    func claim(_ callID: String, conversation: JSONValue, party: String?) -> Claim? {
         guard let entry = self.state.withLock({ $0.entries.removeValue(forKey: callID) }) else { return nil }
         guard let party, entry.key == Self.key(conversation: conversation, party: party),
             Self.now() - entry.startedAt < self.freshness
         else { return nil }
-        return entry.task
+        return Claim(task: entry.task, lane: entry.lane.map { (self.lanes[$0], $0) }, owner: self)
     }
 
     /// The input as the operation will have it: its payload goes through the store's JSON and back.

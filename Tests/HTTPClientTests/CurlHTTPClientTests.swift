@@ -85,6 +85,33 @@ func withServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) a
         }
     }
 
+    /// A chain of work on a thread of its own (`TransferThread`) makes its transfers there, in place: one does not
+    /// wait for the client's pool, here a single thread held by a two-second request.
+    @Test func aTransferOnItsOwnThreadDoesNotWaitForThePool() async throws {
+        let client = CurlHTTPClient(threads: 1)
+        try await withServer(Self.router()) { port in
+            let slowAnswered = Mutex(false)
+            let slow = Task {
+                _ = try? await client.send(WebRequest(url: "http://127.0.0.1:\(port)/slow"))
+                slowAnswered.withLock { $0 = true }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let thread = TransferThread()
+            let (status, inPlace) = try await Task(executorPreference: thread) {
+                (
+                    try await client.send(WebRequest(url: "http://127.0.0.1:\(port)/status/204")).status,
+                    TransferThread.isCurrent
+                )
+            }.value
+            #expect(status == 204)
+            #expect(inPlace, "the task ran on the transfer thread")
+            #expect(!slowAnswered.withLock { $0 }, "answered while the pool's only thread was still busy")
+            #expect(!TransferThread.isCurrent)
+            await slow.value
+            #expect(slowAnswered.withLock { $0 })
+        }
+    }
+
     @Test func aTimeoutIsATransportError() async throws {
         let client = CurlHTTPClient()
         try await withServer(Self.router()) { port in
