@@ -81,16 +81,18 @@ public actor CallIntake {
     public func receive(_ message: AMIMessage, at arrival: Double) async throws {
         guard CallTracker.isRelevant(message) else { return }
         let events = self.tracker.receive(message, at: Self.time(of: message, arrival: arrival))
+        var registers = false
         if let ringing = self.ringing {
             // The first phone's ring is the one that registers the call (a call between extensions registers at
             // its end).
             for case .ringing(let callID, let party, let conversation) in events
             where conversation.type != .internal && self.tracker.firstRang(callID) == party.number {
                 ringing(callID, party.number, conversation.json(self.timeFormat))
+                registers = true
             }
         }
         let bytes = Array(buffer: message.bytes)
-        try self.commit(events) { db in try db.appendJournal(.message, at: arrival, bytes: bytes) }
+        try self.commit(events, now: registers) { db in try db.appendJournal(.message, at: arrival, bytes: bytes) }
     }
 
     /// A new AMI link logged in: its `CoreShowChannels` list follows.
@@ -146,14 +148,30 @@ public actor CallIntake {
     /// `settleDelay` for one that did, and goes in its transaction; so the ring that follows a channel's creation
     /// does not queue behind a transaction of its own. Losing such a step in a crash is the same as crashing a
     /// moment earlier: the journal is still a prefix of what the PBX said, and had no effect to lose.
+    ///
+    /// With `now`, the step (with what is pending) is written before this returns, unless a transaction is being
+    /// written already (the step goes in the next one): for a ring whose registration's look-up has started
+    /// (`RingHeadStart`), the `register` operation waits for this commit, and the writer's queue and back would
+    /// be two more hand-overs between threads on its way.
     private func commit(
-        _ events: [CallEvent], sweeps: Bool = false, journal: @escaping @Sendable (Database) throws -> Int64
+        _ events: [CallEvent], sweeps: Bool = false, now: Bool = false,
+        journal: @escaping @Sendable (Database) throws -> Int64
     ) throws {
         if let failure = self.failure { throw failure }
         let step = Step(events: events, sweeps: sweeps, journal: journal)
         self.pending.append(step)
         guard self.flushing == nil else { return }
-        if step.urgent { self.startFlush() } else { self.deferFlush() }
+        if now {
+            self.deferred?.cancel()
+            self.deferred = nil
+            let (steps, transaction) = self.transaction()
+            self.committed(steps, Result { try self.database.writeNow(transaction) })
+            if let failure = self.failure { throw failure }
+        } else if step.urgent {
+            self.startFlush()
+        } else {
+            self.deferFlush()
+        }
     }
 
     private func startFlush() {
@@ -177,46 +195,65 @@ public actor CallIntake {
         var first = true
         while first || self.pending.contains(where: \.urgent) {
             first = false
-            let steps = self.pending
-            self.pending.removeAll()
-            let format = self.timeFormat
-            self.sinceJournalPrune += steps.count
-            let prune = self.sinceJournalPrune >= 500
-            if prune { self.sinceJournalPrune = 0 }
+            let (steps, transaction) = self.transaction()
             do {
-                let (calls, sweep) = try await self.database.write { db -> ([String], Bool) in
-                    var calls: [String] = []
-                    var sweep = false
-                    var seq: Int64 = 0
-                    for step in steps {
-                        seq = try step.journal(db)
-                        sweep = sweep || step.sweeps
-                        for event in step.events
-                        where try CallEventRecorder.apply(event, seq: seq, in: db, format: format) {
-                            calls.append(event.callID)
-                        }
-                    }
-                    if prune {
-                        // Entries before the oldest call in progress, and older than ten minutes, rebuild nothing.
-                        let keep = try db.oldestActiveSeq() ?? seq
-                        try db.execute(
-                            sql: "DELETE FROM journal WHERE seq < ? AND at < ?", arguments: [keep, unixNow() - 600])
-                    }
-                    return (calls, sweep)
-                }
-                if let observer = self.observer {
-                    for step in steps { for event in step.events { observer(event) } }
-                }
-                if sweep { self.wake([]) } else if !calls.isEmpty { self.wake(calls) }
+                self.committed(steps, .success(try await self.database.write(transaction)))
             } catch {
-                // The journal would lie from here on: the next event received throws, which stops the daemon.
-                self.failure = error
-                self.pending.removeAll()
-                self.logger.critical("cannot write the call journal", metadata: ["error": "\(error)"])
+                self.committed(steps, .failure(error))
             }
         }
         self.flushing = nil
         if !self.pending.isEmpty, self.failure == nil { self.deferFlush() }
+    }
+
+    /// Takes what is pending, and the transaction that writes it (returning the calls that got operations, and
+    /// whether the whole outbox needs a look).
+    private func transaction() -> ([Step], @Sendable (Database) throws -> ([String], Bool)) {
+        let steps = self.pending
+        self.pending.removeAll()
+        let format = self.timeFormat
+        self.sinceJournalPrune += steps.count
+        let prune = self.sinceJournalPrune >= 500
+        if prune { self.sinceJournalPrune = 0 }
+        return (
+            steps,
+            { db in
+                var calls: [String] = []
+                var sweep = false
+                var seq: Int64 = 0
+                for step in steps {
+                    seq = try step.journal(db)
+                    sweep = sweep || step.sweeps
+                    for event in step.events
+                    where try CallEventRecorder.apply(event, seq: seq, in: db, format: format) {
+                        calls.append(event.callID)
+                    }
+                }
+                if prune {
+                    // Entries before the oldest call in progress, and older than ten minutes, rebuild nothing.
+                    let keep = try db.oldestActiveSeq() ?? seq
+                    try db.execute(
+                        sql: "DELETE FROM journal WHERE seq < ? AND at < ?", arguments: [keep, unixNow() - 600])
+                }
+                return (calls, sweep)
+            }
+        )
+    }
+
+    /// Tells the observers and the deliverer what a transaction committed.
+    private func committed(_ steps: [Step], _ result: Result<([String], Bool), any Error>) {
+        switch result {
+        case .success(let (calls, sweep)):
+            if let observer = self.observer {
+                for step in steps { for event in step.events { observer(event) } }
+            }
+            if sweep { self.wake([]) } else if !calls.isEmpty { self.wake(calls) }
+        case .failure(let error):
+            // The journal would lie from here on: the next event received throws, which stops the daemon.
+            self.failure = error
+            self.pending.removeAll()
+            self.logger.critical("cannot write the call journal", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Waits until everything received so far is committed (also when the caller is cancelled: the daemon calls
