@@ -21,19 +21,18 @@ extension OperationRunner {
         // (Its hooks saw the call ringing; one that is over by now is registered without a card.)
         if let headStart = self.headStart.claim(call.id, conversation: conversation, party: party), known.isNull {
             return try await headStart.then { lookup throws(Bitrix24Error) in
-                try await self.register(op, call, lookup, endedSinceRing: ended)
+                try await self.register(op, call, lookup, conversation: conversation, endedSinceRing: ended)
             }
         }
         let lookup = try await self.lookUp(
             conversation: conversation, party: party, ended: ended, known: known, callID: call.id)
-        return try await self.register(op, call, lookup, endedSinceRing: false)
+        return try await self.register(op, call, lookup, conversation: conversation, endedSinceRing: false)
     }
 
     /// The registration once the look-up is done: the entity, process_registration_params, `register`.
-    private func register(_ op: OutboxOperation, _ call: StoredCall, _ lookup: RingLookup, endedSinceRing: Bool)
-        async throws(Bitrix24Error) -> Outcome
-    {
-        let conversation = op.payload["conversation"] ?? .object(JSONObject())
+    private func register(
+        _ op: OutboxOperation, _ call: StoredCall, _ lookup: RingLookup, conversation: JSONValue, endedSinceRing: Bool
+    ) async throws(Bitrix24Error) -> Outcome {
         let ended = call.facts["end"].map { !$0.isNull } ?? false
         let found: RingLookup.Found
         switch lookup {

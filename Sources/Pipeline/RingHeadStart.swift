@@ -74,17 +74,11 @@ final class RingHeadStart: Sendable {
         func then<T: Sendable>(_ rest: @Sendable (RingLookup) async throws(Bitrix24Error) -> T)
             async throws(Bitrix24Error) -> T
         {
-            guard let lane = self.lane else { return try await rest(try await self.task.value.get()) }
-            self.owner.state.withLock { $0.busy[lane.index] += 1 }
-            defer { self.owner.state.withLock { $0.busy[lane.index] -= 1 } }
-            let outcome: Result<T, Bitrix24Error> = await withTaskExecutorPreference(lane.thread) {
-                do throws(Bitrix24Error) {
-                    return .success(try await rest(try await self.task.value.get()))
-                } catch {
-                    return .failure(error)
-                }
+            if let lane { self.owner.state.withLock { $0.busy[lane.index] += 1 } }
+            defer { if let lane { self.owner.state.withLock { $0.busy[lane.index] -= 1 } } }
+            return try await withTaskExecutorPreference(self.lane?.thread) { () async throws(Bitrix24Error) -> T in
+                try await rest(try await self.task.value.get())
             }
-            return try outcome.get()
         }
     }
 
@@ -118,7 +112,9 @@ final class RingHeadStart: Sendable {
             return (true, lane)
         }
         guard start.fresh else { return }
-        let lookUp: @Sendable () async -> Lookup = {
+        // On the lane if one was free; without a preference (nil), on the cooperative threads.
+        let task = Task<Lookup, Never>(executorPreference: start.lane.map { self.lanes[$0] }) {
+            defer { if let lane = start.lane { self.state.withLock { $0.busy[lane] -= 1 } } }
             do throws(Bitrix24Error) {
                 return .success(
                     try await runner.lookUp(
@@ -126,15 +122,6 @@ final class RingHeadStart: Sendable {
             } catch {
                 return .failure(error)
             }
-        }
-        let task: Task<Lookup, Never>
-        if let lane = start.lane {
-            task = Task(executorPreference: self.lanes[lane]) {
-                defer { self.state.withLock { $0.busy[lane] -= 1 } }
-                return await lookUp()
-            }
-        } else {
-            task = Task { await lookUp() }
         }
         self.state.withLock { $0.entries[callID] = Entry(key: key, startedAt: now, task: task, lane: start.lane) }
     }
