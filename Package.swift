@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
@@ -109,6 +110,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // What every call is, from the AMI event stream (pure: no I/O, no clock).
@@ -200,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "Daemon", "Pipeline", "Bitrix24", "Config", "Store", "Sandboxes", "SandboxSupport", "AMI", "Hooks", "JSON",
+                "Daemon", "Pipeline", "Bitrix24", "Config", "Store", "Sandboxes", "SandboxSupport", "AMI", "Hooks", "JSON", "HTTPClient",
                 "TestSupport", .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -70,7 +70,9 @@ public final class CallhookDaemon: Sendable {
                 "store.path": "\(database.path)", "ami": "\(self.configuration.ami)",
                 "crm.portal": "\(Self.displayAddress(access))",
             ])
-        let hooks = await HookEngine(configuration: self.configuration.hooks, logger: self.logger)
+        let metrics = DaemonMetrics()
+        let hooks = await HookEngine(
+            configuration: self.configuration.hooks, logger: self.logger, metricsFactory: metrics.factory)
         let http = CurlHTTPClient(threads: 4)
         let auth: Bitrix24Auth
         var tokenStore: (any Bitrix24TokenStore)?
@@ -89,7 +91,11 @@ public final class CallhookDaemon: Sendable {
         let format = CallTimeFormat(timeZone: self.configuration.calls.timeZone)
         let deliverer = Deliverer(
             database: database, client: client, hooks: hooks, users: users, settings: settings, timeFormat: format,
-            logger: self.logger, observer: self.observer.delivery)
+            logger: self.logger,
+            observer: { [observer = self.observer.delivery] event in
+                metrics.record(event)
+                observer?(event)
+            })
         let intake = CallIntake(
             database: database, configuration: self.configuration.calls, encoding: self.configuration.ami.encoding,
             logger: self.logger, observer: self.observer.call,
@@ -107,7 +113,7 @@ public final class CallhookDaemon: Sendable {
             logger: self.logger)
         let server = EventsServer(
             configuration: self.configuration, database: database, hooks: hooks, users: users, ami: ami, intake: intake,
-            daemon: self, logger: self.logger)
+            daemon: self, metrics: metrics, logger: self.logger)
 
         do {
             try await self.serve(

@@ -16,6 +16,7 @@ import Store
 ///   user clicked a number in the CRM) becomes an AMI Originate, through process_phone_number and
 ///   process_originate_params; its `CALL_ID` is kept so the call the PBX places is not registered twice.
 /// - `GET /health`: the AMI link, the outbox, calls in progress (JSON).
+/// - `GET /metrics`: the same and the daemon's counters in Prometheus's text format (`DaemonMetrics`).
 struct EventsServer: Sendable {
     let configuration: CallhookConfiguration
     let database: CallhookDatabase
@@ -24,6 +25,7 @@ struct EventsServer: Sendable {
     let ami: AMIClient
     let intake: CallIntake
     let daemon: CallhookDaemon
+    let metrics: DaemonMetrics
     let logger: Logger
 
     func run(onStarted: @escaping @Sendable (Int) -> Void) async throws {
@@ -36,6 +38,15 @@ struct EventsServer: Sendable {
         }
         router.get("/health") { _, _ -> Response in
             Self.json(200, await self.health())
+        }
+        router.get("/metrics") { _, _ -> Response in
+            let counts = (try? await self.database.read { db in try db.outboxCounts() }) ?? [:]
+            let text = self.metrics.scrape(
+                amiConnected: self.daemon.status.withLock { $0.amiConnected },
+                callsInProgress: await self.intake.callsInProgress, outbox: counts)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         let app = Application(
             router: router,
