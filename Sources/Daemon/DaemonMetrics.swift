@@ -13,6 +13,8 @@ import Store
 ///   portal's error code such as `QUERY_LIMIT_EXCEEDED`, or the network failure)
 /// - `callhook_outbox_settled_total{kind, status}`: outbox operations settled by kind and status (`done`, `retry`,
 ///   `failed`, `cancelled`, `skipped`)
+/// - `callhook_ring_to_register_seconds`: from a ring's arrival to the portal's answer to its `register`
+///   (histogram), for the calls registered while their first phone rings
 /// - `callhook_outbox_operations{status}`, `callhook_calls_in_progress`, `callhook_ami_connected`: the state at
 ///   the scrape
 final class DaemonMetrics: Sendable {
@@ -46,6 +48,16 @@ final class DaemonMetrics: Sendable {
             helpText: "Outbox operations by status now")
     }
 
+    private static var ringToRegister: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "callhook", metricName: "ring_to_register", unitName: "seconds",
+            helpText: "From a ring's arrival to the portal's answer to register, for calls registered while ringing")
+    }
+    private static let ringBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
     /// Counts what the deliverer reports.
     func record(_ event: DeliveryEvent) {
         switch event {
@@ -60,6 +72,9 @@ final class DaemonMetrics: Sendable {
         case .operation(_, let kind, let status, _):
             self.registry.makeCounter(descriptor: Self.settled, labels: [("kind", kind), ("status", status)])
                 .increment()
+        case .registeredAfterRing(_, let seconds):
+            self.registry.makeDurationHistogram(descriptor: Self.ringToRegister, buckets: Self.ringBuckets)
+                .recordNanoseconds(Int64(seconds * 1e9))
         case .hook:
             break
         }

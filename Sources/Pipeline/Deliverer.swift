@@ -15,6 +15,9 @@ public enum DeliveryEvent: Sendable {
     case request(callID: String, method: String, params: JSONValue, outcome: Result<JSONValue, Bitrix24Error>)
     /// An operation settled: done, cancelled, failed, or retried later.
     case operation(callID: String, kind: String, status: String, note: String?)
+    /// A call registered while its first phone was ringing: how long from the ring's arrival at the daemon to the
+    /// portal's answer to `register` (the card on the user's screen, if it is shown).
+    case registeredAfterRing(callID: String, seconds: Double)
 }
 
 /// Delivers the outbox: each call's operations in order, calls side by side (up to `concurrency`), every request

@@ -20,9 +20,14 @@ extension OperationRunner {
         // registration goes on from where it ends (on its thread, if it had one of its own).
         // (Its hooks saw the call ringing; one that is over by now is registered without a card.)
         if let headStart = self.headStart.claim(call.id, conversation: conversation, party: party), known.isNull {
-            return try await headStart.then { lookup throws(Bitrix24Error) in
+            let outcome = try await headStart.then { lookup throws(Bitrix24Error) in
                 try await self.register(op, call, lookup, conversation: conversation, endedSinceRing: ended)
             }
+            // The ring's card: how long it took from the ring (a call over by now is registered without one).
+            if case .done = outcome, !ended {
+                self.observe(.registeredAfterRing(callID: call.id, seconds: RingHeadStart.now() - headStart.rangAt))
+            }
+            return outcome
         }
         let lookup = try await self.lookUp(
             conversation: conversation, party: party, ended: ended, known: known, callID: call.id)

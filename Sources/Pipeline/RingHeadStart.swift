@@ -69,6 +69,8 @@ final class RingHeadStart: Sendable {
         fileprivate let task: Task<Lookup, Never>
         fileprivate let lane: (thread: TransferThread, index: Int)?
         fileprivate let owner: RingHeadStart
+        /// When the intake read the ring (`RingHeadStart.now()`).
+        let rangAt: Double
 
         /// Waits for the look-up and runs `rest` with its result, on the look-up's lane if it had one.
         func then<T: Sendable>(_ rest: @Sendable (RingLookup) async throws(Bitrix24Error) -> T)
@@ -132,7 +134,8 @@ final class RingHeadStart: Sendable {
         guard let party, entry.key == Self.key(conversation: conversation, party: party),
             Self.now() - entry.startedAt < self.freshness
         else { return nil }
-        return Claim(task: entry.task, lane: entry.lane.map { (self.lanes[$0], $0) }, owner: self)
+        return Claim(
+            task: entry.task, lane: entry.lane.map { (self.lanes[$0], $0) }, owner: self, rangAt: entry.startedAt)
     }
 
     /// The input as the operation will have it: its payload goes through the store's JSON and back.

@@ -202,6 +202,8 @@ final class Timeline: Sendable {
             }
         case .operation(_, let kind, let status, let note):
             if status != "done" { self.line("  outbox \(kind): \(status)\(note.map { " (\($0))" } ?? "")") }
+        case .registeredAfterRing(_, let seconds):
+            self.line("  CRM   registered \(String(format: "%.1f", seconds * 1000)) ms after the ring")
         }
     }
 

@@ -44,7 +44,43 @@ import Testing
             #expect(answered.values.reduce(0, +) >= 3, "search, register and finish at least: \(answered)")
             // The rig runs the built-in hooks: the hook engine's counters reach the same registry.
             #expect(samples[#"callhook_hook_runs_total{hook="process_phone_number",outcome="builtin"}"#] ?? 0 >= 1)
+            // The refused search made that call's registration a retry, not the ring's own: it is not timed.
+            #expect(samples["callhook_ring_to_register_seconds_count"] ?? 0 == 0)
         }
+    }
+
+    /// The card's latency as an admin sees it: each call registered while its phone rings is timed from the ring
+    /// to the portal's answer (the finish, the activity and the rest are not).
+    @Test func ringToRegisterIsTimedForCallsRegisteredWhileRinging() async throws {
+        try await withRig { rig in
+            var script = CallScript(start: 1_764_300_100)
+            for (index, (number, phone)) in [("89161234567", "101"), ("+79990003344", "777")].enumerated() {
+                let trunk = script.incoming(from: number, did: "74951234567")
+                let ringing = script.phone(phone, in: trunk)
+                script.ring(trunk, ringing)
+                await rig.play(&script)
+                await rig.waitFor("call \(index + 1) registered") { Rig.calls($0).count == index + 1 }
+                script.answer(trunk, ringing, bridge: "b\(index)", after: 3)
+                script.hangup(trunk, after: 10)
+                script.hangup(ringing, after: 0)
+                await rig.play(&script)
+            }
+            await rig.waitFor("both calls finished") { state in
+                Rig.calls(state).allSatisfy { $0["finish"].map { !$0.isNull } ?? false }
+            }
+            _ = try await rig.settled(timeout: .seconds(30))
+            let samples = try await Self.scrape(rig)
+            #expect(samples["callhook_ring_to_register_seconds_count"] == 2)
+            let sum = try #require(samples["callhook_ring_to_register_seconds_sum"])
+            #expect(sum > 0 && sum < 20, "\(sum) s for two registrations on loopback")
+            #expect(samples[#"callhook_ring_to_register_seconds_bucket{le="+Inf"}"#] == 2)
+        }
+    }
+
+    static func scrape(_ rig: Rig) async throws -> [String: Double] {
+        let response = try await CurlHTTPClient(threads: 1).send(
+            WebRequest(method: "GET", url: rig.serverURL + "/metrics"))
+        return Self.samples(String(decoding: response.body, as: UTF8.self))
     }
 
     /// Sample name with its labels (as written) → value.
