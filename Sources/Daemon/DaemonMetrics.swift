@@ -8,7 +8,7 @@ import Store
 /// factory): nothing is bootstrapped for the whole process, so a test can run several daemons side by side.
 ///
 /// - `callhook_hook_runs_total{hook, outcome}`, `callhook_hook_failures_total{hook, reason}`,
-///   `callhook_hook_duration_seconds{hook}`: from the hook engine (docs/hooks.md)
+///   `callhook_hook_duration_seconds{hook}`: from the hook engine
 /// - `callhook_crm_requests_total{method, result}`: requests to the portal by method and result (`ok`, or the
 ///   portal's error code such as `QUERY_LIMIT_EXCEEDED`, or the network failure)
 /// - `callhook_outbox_settled_total{kind, status}`: outbox operations settled by kind and status (`done`, `retry`,

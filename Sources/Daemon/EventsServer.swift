@@ -40,10 +40,9 @@ struct EventsServer: Sendable {
             Self.json(200, await self.health())
         }
         router.get("/metrics") { _, _ -> Response in
-            let counts = (try? await self.database.read { db in try db.outboxCounts() }) ?? [:]
+            let now = await self.snapshot()
             let text = self.metrics.scrape(
-                amiConnected: self.daemon.status.withLock { $0.amiConnected },
-                callsInProgress: await self.intake.callsInProgress, outbox: counts)
+                amiConnected: now.status.amiConnected, callsInProgress: now.callsInProgress, outbox: now.outbox)
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
@@ -74,13 +73,20 @@ struct EventsServer: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: body.serialized(options: []))))
     }
 
-    func health() async -> JSONValue {
+    /// What `/health` and `/metrics` report: the outbox by status, the AMI link, calls in progress.
+    func snapshot() async -> (
+        outbox: [OutboxOperation.Status: Int], status: CallhookDaemon.Status, callsInProgress: Int
+    ) {
         let counts = (try? await self.database.read { db in try db.outboxCounts() }) ?? [:]
-        let status = self.daemon.status.withLock { $0 }
+        return (counts, self.daemon.status.withLock { $0 }, await self.intake.callsInProgress)
+    }
+
+    func health() async -> JSONValue {
+        let (counts, status, callsInProgress) = await self.snapshot()
         return [
             "ami": .string(status.amiConnected ? "connected" : "disconnected"),
             "asterisk": status.amiVersion.map(JSONValue.string) ?? .null,
-            "calls_in_progress": .integer(Int64(await self.intake.callsInProgress)),
+            "calls_in_progress": .integer(Int64(callsInProgress)),
             "outbox": [
                 "pending": .integer(Int64(counts[.pending] ?? 0)), "failed": .integer(Int64(counts[.failed] ?? 0)),
                 "done": .integer(Int64(counts[.done] ?? 0)),

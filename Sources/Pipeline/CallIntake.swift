@@ -162,8 +162,7 @@ public actor CallIntake {
         self.pending.append(step)
         guard self.flushing == nil else { return }
         if now {
-            self.deferred?.cancel()
-            self.deferred = nil
+            self.cancelDeferredFlush()
             let (steps, transaction) = self.transaction()
             self.committed(steps, Result { try self.database.writeNow(transaction) })
             if let failure = self.failure { throw failure }
@@ -175,9 +174,14 @@ public actor CallIntake {
     }
 
     private func startFlush() {
+        self.cancelDeferredFlush()
+        self.flushing = Task { await self.flush() }
+    }
+
+    /// The steps waiting for the deferred flush go in the transaction starting now.
+    private func cancelDeferredFlush() {
         self.deferred?.cancel()
         self.deferred = nil
-        self.flushing = Task { await self.flush() }
     }
 
     private func deferFlush() {
