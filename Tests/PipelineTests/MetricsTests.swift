@@ -44,6 +44,16 @@ import Testing
             #expect(answered.values.reduce(0, +) >= 3, "search, register and finish at least: \(answered)")
             // The rig runs the built-in hooks: the hook engine's counters reach the same registry.
             #expect(samples[#"callhook_hook_runs_total{hook="process_phone_number",outcome="builtin"}"#] ?? 0 >= 1)
+            // /health says the same, as JSON.
+            let health = try await CurlHTTPClient(threads: 1).send(
+                WebRequest(method: "GET", url: rig.serverURL + "/health"))
+            let state = try JSONParser.parse(health.body)
+            #expect(state["ami"] == "connected")
+            #expect(state["outbox"]?["pending"] == 0)
+            #expect(state["outbox"]?["failed"] == 0)
+            #expect(
+                state["outbox"]?["done"]?.integerValue
+                    == samples[#"callhook_outbox_operations{status="done"}"#].map { Int64($0) })
             // The refused search made that call's registration a retry, not the ring's own: it is not timed.
             #expect(samples["callhook_ring_to_register_seconds_count"] ?? 0 == 0)
         }
