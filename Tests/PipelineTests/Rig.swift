@@ -58,15 +58,26 @@ struct Rig: Sendable {
         return state
     }
 
-    /// Waits until the outbox has nothing pending.
+    /// Waits until the outbox has nothing pending, and has had nothing new for a while: the events played last
+    /// may still be on their way into the store (an event that changes nothing waits for the next one up to
+    /// 20 ms), and a call's register can be done before its hangup is read.
     func settled(timeout: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation) async throws
         -> [OutboxOperation]
     {
         let database = try CallhookDatabase(path: self.databasePath)
         let deadline = ContinuousClock.now.advanced(by: timeout)
+        var quiet: (count: Int, since: ContinuousClock.Instant)?
         while ContinuousClock.now < deadline {
             let operations = try await database.read { db in try db.operations(status: nil) }
-            if !operations.isEmpty, !operations.contains(where: { $0.status == .pending }) { return operations }
+            if !operations.isEmpty, !operations.contains(where: { $0.status == .pending }) {
+                if let quiet, quiet.count == operations.count {
+                    if ContinuousClock.now - quiet.since >= .milliseconds(150) { return operations }
+                } else {
+                    quiet = (operations.count, ContinuousClock.now)
+                }
+            } else {
+                quiet = nil
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         let operations = try await database.read { db in try db.operations(status: nil) }
