@@ -89,9 +89,18 @@ public final class Bitrix24Client: Sendable {
     public func batchIfIdle(_ commands: [(key: String, method: String, params: JSONValue)], halt: Bool = false)
         async throws(Bitrix24Error) -> BatchResult?
     {
+        guard let result = try await self.callIfIdle("batch", Self.batchParams(commands, halt: halt)) else {
+            return nil
+        }
+        return Self.batchResult(result)
+    }
+
+    /// Calls `method` now if the limiter has room and no request is waiting for it; otherwise sends nothing and
+    /// returns nil. For requests that are worth making only while the portal is idle (work done ahead of need).
+    public func callIfIdle(_ method: String, _ params: JSONValue) async throws(Bitrix24Error) -> JSONValue? {
         let idle = if let combiner = self.combiner { await combiner.takeIdleSlot() } else { self.limiter.tryAcquire() }
         guard idle else { return nil }
-        return Self.batchResult(try await self.send("batch", Self.batchParams(commands, halt: halt))["result"] ?? .null)
+        return try await self.send(method, params)["result"] ?? .null
     }
 
     private static func batchParams(_ commands: [(key: String, method: String, params: JSONValue)], halt: Bool)

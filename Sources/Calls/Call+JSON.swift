@@ -43,3 +43,13 @@ extension Call {
         ]
     }
 }
+
+extension Call {
+    /// The call as one leg from the caller to the number dialled, as it stands before any phone rings.
+    public var arrival: Conversation {
+        Conversation(
+            callID: self.id, channelID: self.channelID, parentChannelID: "", from: self.from, to: self.to,
+            fromLocal: self.fromLocal, toLocal: self.toLocal, trunk: self.trunk, type: self.type,
+            startedAt: self.startedAt, answeredAt: nil, endedAt: nil, destination: Party(number: self.to, channel: ""))
+    }
+}

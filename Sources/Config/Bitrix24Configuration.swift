@@ -9,7 +9,7 @@ extension Bitrix24Settings {
             "webhook", "oauth", "rate", "timeout_s", "combine_requests", "default_user_id", "create_entities",
             "entity_type", "crm_source", "add_to_chat", "card_to_responsible", "missed_call_responsible",
             "missed_call_tasks", "task_deadline_hours", "record_wait_s", "record_settle_s", "lines", "show_debounce_ms",
-            "users_refresh_s", "application_token", "concurrency",
+            "users_refresh_s", "application_token", "concurrency", "search_ahead",
         ])
         if let webhook = try section.string("webhook") {
             guard webhook.hasPrefix("https://") || webhook.hasPrefix("http://"), webhook.contains("/rest/") else {
@@ -74,6 +74,7 @@ extension Bitrix24Settings {
         if let s = try section.integer("users_refresh_s", in: 10...86_400) { self.usersRefresh = .seconds(s) }
         if let token = try section.string("application_token") { self.applicationToken = token }
         if let n = try section.integer("concurrency", in: 1...1024) { self.concurrency = Int(n) }
+        if let b = try section.bool("search_ahead") { self.searchAhead = b }
         let lines = section.section("lines")
         guard lines.isMapping else { throw ConfigurationError(path: "bitrix24.lines", message: "must be a mapping") }
         for member in lines.members.members {

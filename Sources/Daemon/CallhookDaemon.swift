@@ -99,8 +99,8 @@ public final class CallhookDaemon: Sendable {
         let intake = CallIntake(
             database: database, configuration: self.configuration.calls, encoding: self.configuration.ami.encoding,
             logger: self.logger, observer: self.observer.call,
-            ringing: { deliverer.ringing(callID: $0, party: $1, conversation: $2) },
-            wake: { deliverer.wake(calls: $0) })
+            lookAhead: { deliverer.lookAhead($0) },
+            wake: { deliverer.wake(calls: $0, snapshots: $1) })
         try await intake.restore()
         let ami = AMIClient(
             configuration: AMIClientConfiguration(

@@ -61,6 +61,8 @@ public struct Bitrix24Settings: Sendable {
     public var usersRefresh: Duration
     /// `auth[application_token]` that Bitrix24 events must carry (click-to-call).
     public var applicationToken: String?
+    /// Start an incoming call's client search when it arrives, before a phone rings (`SearchAhead`).
+    public var searchAhead: Bool
     /// Calls worked on at once (each call's operations still go in order).
     public var concurrency: Int
 
@@ -86,6 +88,7 @@ public struct Bitrix24Settings: Sendable {
         self.usersRefresh = .seconds(600)
         self.applicationToken = nil
         self.concurrency = 16
+        self.searchAhead = true
     }
 
     func line(_ trunk: String) -> Line { self.lines[trunk] ?? Line() }

@@ -7,6 +7,23 @@ import Logging
 import NIOCore
 import Store
 
+/// What the intake tells as it reads an event, before the event is committed: work for the CRM that only reads
+/// may start at once.
+public enum LookAhead: Sendable {
+    /// A call from outside arrived on a trunk; no phone rings yet. `conversation`: the call from the caller to the
+    /// number dialled.
+    case arrived(callID: String, conversation: JSONValue)
+    /// The first phone to ring for a call with an outside party (the ring that registers it).
+    case ringing(callID: String, party: String, conversation: JSONValue)
+}
+
+/// A call's row and open operations as the transaction that queued them left them (read back in it, where the
+/// pages are still at hand).
+public struct CallSnapshot: Sendable {
+    public var call: StoredCall
+    public var operations: [OutboxOperation]
+}
+
 /// Where the PBX's events enter the pipeline. Each AMI event the call tracker reads is written to the journal in
 /// the same SQLite transaction as everything it caused: the calls' facts and the CRM operations queued in the
 /// outbox. So after a crash nothing is half-done: every journalled event had its effect, and replaying the
@@ -17,10 +34,11 @@ public actor CallIntake {
     private let encoding: AMITextEncoding
     private let timeFormat: CallTimeFormat
     private let logger: Logger
-    /// Told which calls got operations queued (an empty list: some did, look at the whole outbox).
-    private let wake: @Sendable ([String]) -> Void
-    /// Told of each ring of a call with an outside party, before it is committed (read-only work may start).
-    private let ringing: (@Sendable (_ callID: String, _ party: String, _ conversation: JSONValue) -> Void)?
+    /// Told which calls got operations queued (an empty list: some did, look at the whole outbox), with the
+    /// snapshots of those whose ring registers them.
+    private let wake: @Sendable ([String], [String: CallSnapshot]) -> Void
+    /// Told of the arrivals and first rings of calls with an outside party, before they are committed.
+    private let lookAhead: (@Sendable (LookAhead) -> Void)?
     private var sinceJournalPrune = 0
     private var pending: [Step] = []
     private var flushing: Task<Void, Never>?
@@ -34,8 +52,8 @@ public actor CallIntake {
     public init(
         database: CallhookDatabase, configuration: CallTrackerConfiguration, encoding: AMITextEncoding = .cp1251,
         logger: Logger, observer: (@Sendable (CallEvent) -> Void)? = nil,
-        ringing: (@Sendable (_ callID: String, _ party: String, _ conversation: JSONValue) -> Void)? = nil,
-        wake: @escaping @Sendable ([String]) -> Void
+        lookAhead: (@Sendable (LookAhead) -> Void)? = nil,
+        wake: @escaping @Sendable ([String], [String: CallSnapshot]) -> Void
     ) {
         self.database = database
         self.tracker = CallTracker(configuration: configuration)
@@ -44,7 +62,7 @@ public actor CallIntake {
         self.logger = logger
         self.observer = observer
         self.wake = wake
-        self.ringing = ringing
+        self.lookAhead = lookAhead
     }
 
     /// Rebuilds the tracker from the journal after a restart. Nothing is queued: the journal's effects are already
@@ -81,14 +99,21 @@ public actor CallIntake {
     public func receive(_ message: AMIMessage, at arrival: Double) async throws {
         guard CallTracker.isRelevant(message) else { return }
         let events = self.tracker.receive(message, at: Self.time(of: message, arrival: arrival))
-        var registers = false
-        if let ringing = self.ringing {
-            // The first phone's ring is the one that registers the call (a call between extensions registers at
-            // its end).
-            for case .ringing(let callID, let party, let conversation) in events
-            where conversation.type != .internal && self.tracker.firstRang(callID) == party.number {
-                ringing(callID, party.number, conversation.json(self.timeFormat))
-                registers = true
+        var registers: [String] = []
+        if let lookAhead = self.lookAhead {
+            for event in events {
+                switch event {
+                case .started(let call) where call.type == .incoming && !call.from.isEmpty:
+                    lookAhead(.arrived(callID: call.id, conversation: call.arrival.json(self.timeFormat)))
+                // The first phone's ring is the one that registers the call (a call between extensions registers
+                // at its end).
+                case .ringing(let callID, let party, let conversation)
+                where conversation.type != .internal && self.tracker.firstRang(callID) == party.number:
+                    lookAhead(
+                        .ringing(callID: callID, party: party.number, conversation: conversation.json(self.timeFormat)))
+                    registers.append(callID)
+                default: break
+                }
             }
         }
         let bytes = Array(buffer: message.bytes)
@@ -135,6 +160,8 @@ public actor CallIntake {
         var events: [CallEvent]
         /// Whether the journal entry itself queues operations (the reconnect's sweep of orphaned calls).
         var sweeps: Bool
+        /// Calls whose state the transaction reads back for the deliverer (`CallSnapshot`).
+        var snapshots: [String] = []
         var journal: @Sendable (Database) throws -> Int64
 
         var urgent: Bool { self.sweeps || !self.events.isEmpty }
@@ -149,19 +176,20 @@ public actor CallIntake {
     /// does not queue behind a transaction of its own. Losing such a step in a crash is the same as crashing a
     /// moment earlier: the journal is still a prefix of what the PBX said, and had no effect to lose.
     ///
-    /// With `now`, the step (with what is pending) is written before this returns, unless a transaction is being
-    /// written already (the step goes in the next one): for a ring whose registration's look-up has started
-    /// (`RingHeadStart`), the `register` operation waits for this commit, and the writer's queue and back would
-    /// be two more hand-overs between threads on its way.
+    /// With calls in `now`, the step (with what is pending) is written before this returns, unless a transaction
+    /// is being written already (the step goes in the next one): for a ring whose registration's look-up has
+    /// started (`RingHeadStart`), the `register` operation waits for this commit, and the writer's queue and back
+    /// would be two more hand-overs between threads on its way. The transaction reads those calls back for the
+    /// deliverer, which then does not have to.
     private func commit(
-        _ events: [CallEvent], sweeps: Bool = false, now: Bool = false,
+        _ events: [CallEvent], sweeps: Bool = false, now: [String] = [],
         journal: @escaping @Sendable (Database) throws -> Int64
     ) throws {
         if let failure = self.failure { throw failure }
-        let step = Step(events: events, sweeps: sweeps, journal: journal)
+        let step = Step(events: events, sweeps: sweeps, snapshots: now, journal: journal)
         self.pending.append(step)
         guard self.flushing == nil else { return }
-        if now {
+        if !now.isEmpty {
             self.cancelDeferredFlush()
             let (steps, transaction) = self.transaction()
             self.committed(steps, Result { try self.database.writeNow(transaction) })
@@ -210,9 +238,8 @@ public actor CallIntake {
         if !self.pending.isEmpty, self.failure == nil { self.deferFlush() }
     }
 
-    /// Takes what is pending, and the transaction that writes it (returning the calls that got operations, and
-    /// whether the whole outbox needs a look).
-    private func transaction() -> ([Step], @Sendable (Database) throws -> ([String], Bool)) {
+    /// Takes what is pending, and the transaction that writes it.
+    private func transaction() -> ([Step], @Sendable (Database) throws -> Committed) {
         let steps = self.pending
         self.pending.removeAll()
         let format = self.timeFormat
@@ -233,25 +260,44 @@ public actor CallIntake {
                         calls.append(event.callID)
                     }
                 }
+                var snapshots: [String: CallSnapshot] = [:]
+                for step in steps {
+                    for id in step.snapshots where calls.contains(id) {
+                        guard let call = try db.call(id) else { continue }
+                        snapshots[id] = CallSnapshot(call: call, operations: try db.openOperations(callID: id))
+                    }
+                }
                 if prune {
                     // Entries before the oldest call in progress, and older than ten minutes, rebuild nothing.
                     let keep = try db.oldestActiveSeq() ?? seq
                     try db.execute(
                         sql: "DELETE FROM journal WHERE seq < ? AND at < ?", arguments: [keep, unixNow() - 600])
                 }
-                return (calls, sweep)
+                return Committed(calls: calls, sweep: sweep, snapshots: snapshots)
             }
         )
     }
 
+    /// What a transaction did: the calls that got operations, whether the whole outbox needs a look, and the
+    /// snapshots asked for.
+    private struct Committed: Sendable {
+        var calls: [String]
+        var sweep: Bool
+        var snapshots: [String: CallSnapshot]
+    }
+
     /// Tells the observers and the deliverer what a transaction committed.
-    private func committed(_ steps: [Step], _ result: Result<([String], Bool), any Error>) {
+    private func committed(_ steps: [Step], _ result: Result<Committed, any Error>) {
         switch result {
-        case .success(let (calls, sweep)):
+        case .success(let committed):
             if let observer = self.observer {
                 for step in steps { for event in step.events { observer(event) } }
             }
-            if sweep { self.wake([]) } else if !calls.isEmpty { self.wake(calls) }
+            if committed.sweep {
+                self.wake([], [:])
+            } else if !committed.calls.isEmpty {
+                self.wake(committed.calls, committed.snapshots)
+            }
         case .failure(let error):
             // The journal would lie from here on: the next event received throws, which stops the daemon.
             self.failure = error

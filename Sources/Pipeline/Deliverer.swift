@@ -56,17 +56,37 @@ public final class Deliverer: Sendable {
     }
 
     /// Operations were queued for `calls` (none named: look at the whole outbox).
-    public func wake(calls: [String] = []) {
+    ///
+    /// A call whose ring's look-up runs on a lane (`RingHeadStart`) is worked on there, from here: the `register`
+    /// it just got goes on from the look-up on the same thread, without the hand-overs to the delivery loop and
+    /// to a worker on the way.
+    public func wake(calls: [String] = [], snapshots: [String: CallSnapshot] = [:]) {
+        var others: [String] = []
+        for callID in calls {
+            let snapshot = snapshots[callID]
+            let followed = self.runner.headStart.follow(callID, if: { self.claim(callID) }) {
+                await self.workClaimed(callID, snapshot: snapshot)
+            }
+            if !followed { others.append(callID) }
+        }
+        guard calls.isEmpty || !others.isEmpty else { return }
         self.nudges.withLock { nudges in
-            if calls.isEmpty { nudges.scan = true } else { nudges.calls.append(contentsOf: calls) }
+            if others.isEmpty { nudges.scan = true } else { nudges.calls.append(contentsOf: others) }
         }
         self.wakeup.signal()
     }
 
-    /// A phone started ringing for a call (not yet committed): the first ring's registration starts its
-    /// look-up now (`RingHeadStart`).
-    public func ringing(callID: String, party: String, conversation: JSONValue) {
-        self.runner.headStart.start(callID: callID, conversation: conversation, party: party, runner: self.runner)
+    /// What the intake read and is committing: an incoming call's arrival starts its client search ahead
+    /// (`SearchAhead`); the first ring's registration starts its look-up now (`RingHeadStart`).
+    public func lookAhead(_ event: LookAhead) {
+        switch event {
+        case .arrived(let callID, let conversation):
+            guard self.settings.searchAhead else { return }
+            Task { await self.runner.searchAhead(conversation: conversation, callID: callID) }
+        case .ringing(let callID, let party, let conversation):
+            self.runner.searchesAhead.rang(callID)
+            self.runner.headStart.start(callID: callID, conversation: conversation, party: party, runner: self.runner)
+        }
     }
 
     /// Calls being delivered right now.
@@ -95,17 +115,24 @@ public final class Deliverer: Sendable {
     /// Starts work on a call unless it is already being worked on or the concurrency is used up (a scan after a
     /// work ends finds it then).
     private func start(_ callID: String, in group: inout DiscardingTaskGroup) {
-        let started = self.inFlight.withLock { busy -> Bool in
+        guard self.claim(callID) else { return }
+        group.addTask { await self.workClaimed(callID) }
+    }
+
+    /// Marks the call as worked on, unless it is already or the concurrency is used up.
+    private func claim(_ callID: String) -> Bool {
+        self.inFlight.withLock { busy -> Bool in
             guard busy.count < self.settings.concurrency, !busy.contains(callID) else { return false }
             busy.insert(callID)
             return true
         }
-        guard started else { return }
-        group.addTask {
-            await self.work(callID)
-            self.inFlight.withLock { _ = $0.remove(callID) }
-            self.wake()
-        }
+    }
+
+    /// Works on a claimed call, then lets it go and looks for what became due meanwhile.
+    private func workClaimed(_ callID: String, snapshot: CallSnapshot? = nil) async {
+        await self.work(callID, snapshot: snapshot)
+        self.inFlight.withLock { _ = $0.remove(callID) }
+        self.wake()
     }
 
     /// Starts work on every call whose next operation is due; returns how long until one may become due.
@@ -131,13 +158,21 @@ public final class Deliverer: Sendable {
         return .milliseconds(Int64(max(0.001, soonest) * 1000))
     }
 
-    /// Runs a call's due operations one after another, until none is due or one has to wait.
-    private func work(_ callID: String) async {
+    /// Runs a call's due operations one after another, until none is due or one has to wait. The first from
+    /// `snapshot` if the intake gave one, the rest as the store has them.
+    private func work(_ callID: String, snapshot: CallSnapshot? = nil) async {
+        var snapshot = snapshot
         while !Task.isCancelled {
             let loaded: (StoredCall?, [OutboxOperation])
             do {
-                loaded = try self.runner.database.readNow { db in
-                    (try db.call(callID), try db.openOperations(callID: callID))
+                // Taken at the ring's commit and used only for the register that ring queued: no one can have
+                // run it since (whoever does claims the ring's look-up first, and `wake` follows only unclaimed ones).
+                if let taken = snapshot.take(), taken.operations.first?.kind == "register" {
+                    loaded = (taken.call, taken.operations)
+                } else {
+                    loaded = try self.runner.database.readNow { db in
+                        (try db.call(callID), try db.openOperations(callID: callID))
+                    }
                 }
             } catch {
                 self.logger.error("cannot read the outbox", metadata: ["call.id": "\(callID)", "error": "\(error)"])

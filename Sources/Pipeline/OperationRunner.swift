@@ -25,6 +25,8 @@ struct OperationRunner: Sendable {
     let lastOperationAtStart: Int64
     /// Registrations' look-ups started by the rings themselves, before they are committed.
     let headStart = RingHeadStart(lanes: 4)
+    /// Client searches started when incoming calls arrived, for their rings to use.
+    let searchesAhead = SearchAhead()
 
     func observe(_ event: DeliveryEvent) { self.observer?(event) }
 
@@ -81,6 +83,18 @@ struct OperationRunner: Sendable {
     func crm(_ method: String, _ params: JSONValue, _ callID: String) async throws(Bitrix24Error) -> JSONValue {
         do {
             let result = try await self.client.call(method, params)
+            self.observe(.request(callID: callID, method: method, params: params, outcome: .success(result)))
+            return result
+        } catch {
+            self.observe(.request(callID: callID, method: method, params: params, outcome: .failure(error)))
+            throw error
+        }
+    }
+
+    /// A CRM request made only if the portal's limit has room now and nothing waits for it (nil otherwise).
+    func crmIfIdle(_ method: String, _ params: JSONValue, _ callID: String) async throws(Bitrix24Error) -> JSONValue? {
+        do {
+            guard let result = try await self.client.callIfIdle(method, params) else { return nil }
             self.observe(.request(callID: callID, method: method, params: params, outcome: .success(result)))
             return result
         } catch {

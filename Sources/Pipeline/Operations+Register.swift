@@ -58,50 +58,21 @@ extension OperationRunner {
         case .found(let result):
             found = result
         }
-        var params = found.params
-        if endedSinceRing { params["SHOW"] = 0 }
-        var entity = found.entity
+        let tried = self.mayHaveBeenTried(op)
+        let prepared: PreparedRegistration
+        if let ahead = found.prepared, !tried, !endedSinceRing {
+            prepared = ahead
+        } else {
+            prepared = try await self.prepareRegistration(
+                found, callID: call.id, conversation: conversation, showOff: endedSinceRing, tried: tried)
+        }
+        var params = prepared.params
+        var entity = prepared.entity
+        let creation = prepared.creation
         let phone = found.phone
         let phoneForSearch = found.phoneForSearch
         let userID = found.userID
-
-        // An unknown number: Callhook creates the entity itself, so process_entity_creation_params shapes it.
-        var creation: EntityCreation?
-        let createWanted = PortalFlag.isOn(params["CRM_CREATE"])
-        if entity.isNull, createWanted, self.settings.createEntities {
-            switch try await self.prepareEntity(
-                call: call, phone: phoneForSearch, userID: userID, source: params["CRM_SOURCE"],
-                conversation: conversation, tried: self.mayHaveBeenTried(op))
-            {
-            case .existing(let made): entity = made
-            case .create(let wanted): creation = wanted
-            case .cancelled: break
-            }
-        }
-        if let type = entity["type"]?.stringValue, let id = entity["id"]?.integerValue {
-            params["CRM_ENTITY_TYPE"] = .string(type)
-            params["CRM_ENTITY_ID"] = .integer(id)
-            params["CRM_CREATE"] = 0
-        } else if let creation {
-            // Its id is not known yet: the entity and the registration go in one request (see `createAndRegister`).
-            params["CRM_ENTITY_TYPE"] = .string(creation.type.uppercased())
-            params["CRM_CREATE"] = 0
-        } else if entity.isNull, self.settings.createEntities, createWanted {
-            // process_entity_creation_params cancelled the creation.
-            params["CRM_CREATE"] = 0
-        }
-        params["EXTERNAL_CALL_ID"] = .string(call.id)
-
-        var registration = params
-        registration["conversation"] = conversation
-        var refusal: String?
-        switch await self.hook(.processRegistrationParams, .object(registration), call.id).decision {
-        case .cancel: refusal = "process_registration_params cancelled the registration"
-        case .ignore: refusal = "process_registration_params: action ignore"
-        case .proceed(let data): if case .object(let changed) = data { params = changed }
-        case .delete, .skip: break
-        }
-        if let refusal {
+        if let refusal = prepared.refusal {
             // The entity was asked for all the same (process_entity_creation_params did not cancel it).
             if let creation { _ = try await self.create(creation, call: call) }
             return .skipCall(refusal)
@@ -117,6 +88,8 @@ extension OperationRunner {
         guard let portalCallID = result["CALL_ID"]?.stringValue else {
             throw Bitrix24Error(code: "ERROR_UNEXPECTED_ANSWER", message: "register gave no CALL_ID", status: 200)
         }
+        // The registration may have created the client: a search asked ahead before it no longer says who it is.
+        self.searchesAhead.forget(phone: phoneForSearch)
         if entity.isNull, let type = result["CRM_ENTITY_TYPE"]?.stringValue, !type.isEmpty,
             let id = result["CRM_ENTITY_ID"]?.scalarText.flatMap({ Int64($0) })
         {
@@ -154,15 +127,162 @@ extension OperationRunner {
         }
     }
 
+    /// A ring's look-up run ahead of its commit (`RingHeadStart`), with the registration prepared as well: all of
+    /// it only runs hooks and reads, so when the ring is committed the request can go at once.
+    func lookUpAhead(conversation: JSONValue, party: String, callID: String) async throws(Bitrix24Error)
+        -> RingLookup
+    {
+        let lookup = try await self.lookUp(
+            conversation: conversation, party: party, ended: false, known: .null, callID: callID)
+        guard case .found(var found) = lookup else { return lookup }
+        found.prepared = try await self.prepareRegistration(
+            found, callID: callID, conversation: conversation, showOff: false, tried: false)
+        return .found(found)
+    }
+
+    /// The registration as the hooks shape it, before anything is sent or written.
+    struct PreparedRegistration: Sendable {
+        /// The client's entity, found (or made by a registration tried before), or null.
+        var entity: JSONValue
+        /// The entity to create with the registration.
+        var creation: EntityCreation?
+        /// `register`'s parameters, as process_registration_params left them.
+        var params: JSONObject
+        /// Why process_registration_params refused the registration, if it did.
+        var refusal: String?
+    }
+
+    /// The entity (process_entity_creation_params) and the parameters (process_registration_params) of the
+    /// registration the look-up `found` leads to. `showOff`: the call ended since the look-up ran. `tried`: the
+    /// registration may have been tried before, so an entity it would create is looked for first (the only request
+    /// this makes); otherwise this only runs hooks, and can run ahead of the ring's commit (`RingHeadStart`).
+    func prepareRegistration(
+        _ found: RingLookup.Found, callID: String, conversation: JSONValue, showOff: Bool, tried: Bool
+    ) async throws(Bitrix24Error) -> PreparedRegistration {
+        var params = found.params
+        if showOff { params["SHOW"] = 0 }
+        var entity = found.entity
+
+        // An unknown number: Callhook creates the entity itself, so process_entity_creation_params shapes it.
+        var creation: EntityCreation?
+        let createWanted = PortalFlag.isOn(params["CRM_CREATE"])
+        if entity.isNull, createWanted, self.settings.createEntities {
+            switch try await self.prepareEntity(
+                callID: callID, phone: found.phoneForSearch, userID: found.userID, source: params["CRM_SOURCE"],
+                conversation: conversation, tried: tried)
+            {
+            case .existing(let made): entity = made
+            case .create(let wanted): creation = wanted
+            case .cancelled: break
+            }
+        }
+        if let type = entity["type"]?.stringValue, let id = entity["id"]?.integerValue {
+            params["CRM_ENTITY_TYPE"] = .string(type)
+            params["CRM_ENTITY_ID"] = .integer(id)
+            params["CRM_CREATE"] = 0
+        } else if let creation {
+            // Its id is not known yet: the entity and the registration go in one request (see `createAndRegister`).
+            params["CRM_ENTITY_TYPE"] = .string(creation.type.uppercased())
+            params["CRM_CREATE"] = 0
+        } else if entity.isNull, self.settings.createEntities, createWanted {
+            // process_entity_creation_params cancelled the creation.
+            params["CRM_CREATE"] = 0
+        }
+        params["EXTERNAL_CALL_ID"] = .string(callID)
+
+        var registration = params
+        registration["conversation"] = conversation
+        var refusal: String?
+        switch await self.hook(.processRegistrationParams, .object(registration), callID).decision {
+        case .cancel: refusal = "process_registration_params cancelled the registration"
+        case .ignore: refusal = "process_registration_params: action ignore"
+        case .proceed(let data): if case .object(let changed) = data { params = changed }
+        case .delete, .skip: break
+        }
+        return PreparedRegistration(entity: entity, creation: creation, params: params, refusal: refusal)
+    }
+
     /// The look-up part of the registration: who the call is for, the client's number, and the client's entity.
     /// It only reads (hooks, users, the search), except for claiming a click-to-call, so it can run ahead of the
     /// operation (`RingHeadStart`) and be used by it.
     func lookUp(conversation: JSONValue, party: String?, ended: Bool, known: JSONValue, callID: String)
         async throws(Bitrix24Error) -> RingLookup
     {
+        let plan: SearchPlan
+        switch await self.planSearch(conversation: conversation, party: party, ended: ended, callID: callID) {
+        case .decided(let lookup): return lookup
+        case .search(let planned): plan = planned
+        }
+        var entity = known
+        if entity.isNull, plan.wanted {
+            var found = try await self.search(phone: plan.phoneForSearch, filter: plan.filter, callID)
+            let choice = await self.hook(
+                .getSearchFilter,
+                [
+                    "PHONE_NUMBER": .string(plan.phoneForSearch), "entities": .array(found),
+                    "conversation": conversation,
+                ],
+                callID)
+            if case .proceed(let data) = choice.decision, let entities = data["entities"]?.arrayValue {
+                found = entities
+            }
+            if let first = found.first, let type = first["CRM_ENTITY_TYPE"]?.stringValue,
+                let id = first["CRM_ENTITY_ID"]?.scalarText.flatMap({ Int64($0) })
+            {
+                entity = [
+                    "type": .string(type.uppercased()), "id": .integer(id),
+                    "assigned_by_id": first["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer)
+                        ?? .null,
+                    "created": false,
+                ]
+            }
+        }
+        return .found(
+            .init(
+                phone: plan.phone, userID: plan.userID, params: plan.params, phoneForSearch: plan.phoneForSearch,
+                entity: entity))
+    }
+
+    /// An incoming call arrived on the trunk and no phone rings yet: the search its registration will need, as
+    /// the hooks before it shape it for the call as it is now, starts ahead (`SearchAhead`). The ring's look-up
+    /// runs those hooks again on the ringing call and uses the answer only if it asks exactly the same.
+    func searchAhead(conversation: JSONValue, callID: String) async {
+        guard self.settings.searchAhead, conversation["from_local"]?.boolValue != true,
+            case .search(let plan) = await self.planSearch(
+                conversation: conversation, party: nil, ended: false, callID: callID),
+            plan.wanted
+        else { return }
+        for request in Self.searchRequests(phone: plan.phoneForSearch, filter: plan.filter) {
+            self.searchesAhead.start(
+                request.method, request.params, phone: plan.phoneForSearch, callID: callID
+            ) {
+                try? await self.crmIfIdle(request.method, request.params, callID)
+            }
+        }
+    }
+
+    /// The registration's search as the hooks before it shape it.
+    struct SearchPlan: Sendable {
+        var phone: String
+        var userID: Int
+        var params: JSONObject
+        var phoneForSearch: String
+        var filter: JSONValue?
+        /// process_search_params did not cancel the search.
+        var wanted: Bool
+    }
+
+    enum Planned: Sendable {
+        /// The look-up ends before the search (a hook left the call out; a click-to-call).
+        case decided(RingLookup)
+        case search(SearchPlan)
+    }
+
+    /// The look-up up to the search: need_registration, process_phone_number, whose card, process_search_params.
+    private func planSearch(conversation: JSONValue, party: String?, ended: Bool, callID: String) async -> Planned {
         // Black and white lists.
         if case .skip = await self.hook(.needRegistration, ["conversation": conversation], callID).decision {
-            return .skip("need_registration returned false")
+            return .decided(.skip("need_registration returned false"))
         }
 
         // The client's number, as the CRM should see it.
@@ -183,7 +303,7 @@ extension OperationRunner {
         if user == nil, fromLocal { user = await self.users.user(extension: conversation["from"]?.stringValue) }
         if let originate { user = await self.users.user(id: originate.userID) ?? user }
         let userID = originate?.userID ?? user?.id ?? self.defaultUser(trunk: trunk)
-        if let originate { return .clickToCall(originate, phone: phone, userID: userID) }
+        if let originate { return .decided(.clickToCall(originate, phone: phone, userID: userID)) }
         let line = self.settings.line(trunk)
 
         var params: JSONObject = [
@@ -202,36 +322,16 @@ extension OperationRunner {
         let search = await self.hook(.processSearchParams, .object(searchInput), callID)
         var searchWanted = true
         switch search.decision {
-        case .ignore: return .skip("process_search_params: action ignore")
+        case .ignore: return .decided(.skip("process_search_params: action ignore"))
         case .cancel: searchWanted = false
         case .proceed(let data): if case .object(let changed) = data { params = changed }
         case .delete, .skip: break
         }
-        let phoneForSearch = params["PHONE_NUMBER"]?.scalarText ?? phone
-
-        var entity = known
-        if entity.isNull, searchWanted {
-            var found = try await self.search(phone: phoneForSearch, filter: search.output.filter, callID)
-            let choice = await self.hook(
-                .getSearchFilter,
-                ["PHONE_NUMBER": .string(phoneForSearch), "entities": .array(found), "conversation": conversation],
-                callID)
-            if case .proceed(let data) = choice.decision, let entities = data["entities"]?.arrayValue {
-                found = entities
-            }
-            if let first = found.first, let type = first["CRM_ENTITY_TYPE"]?.stringValue,
-                let id = first["CRM_ENTITY_ID"]?.scalarText.flatMap({ Int64($0) })
-            {
-                entity = [
-                    "type": .string(type.uppercased()), "id": .integer(id),
-                    "assigned_by_id": first["ASSIGNED_BY_ID"]?.scalarText.flatMap { Int64($0) }.map(JSONValue.integer)
-                        ?? .null,
-                    "created": false,
-                ]
-            }
-        }
-        return .found(
-            .init(phone: phone, userID: userID, params: params, phoneForSearch: phoneForSearch, entity: entity))
+        return .search(
+            SearchPlan(
+                phone: phone, userID: userID, params: params,
+                phoneForSearch: params["PHONE_NUMBER"]?.scalarText ?? phone, filter: search.output.filter,
+                wanted: searchWanted))
     }
 
     /// The number as process_phone_number makes it (the number itself when the hook gives nothing).
@@ -247,29 +347,58 @@ extension OperationRunner {
     /// Finds the client: by the number (telephony.externalcall.searchCrmEntities), or by the script's filters
     /// (crm.<type>.list for each of lead, contact, company it gave).
     func search(phone: String, filter: JSONValue?, _ callID: String) async throws(Bitrix24Error) -> [JSONValue] {
-        guard case .object(let filters)? = filter, !filters.isEmpty else {
-            guard !phone.isEmpty else { return [] }
-            return try await self.crm(
-                "telephony.externalcall.searchCrmEntities", ["PHONE_NUMBER": .string(phone)], callID
-            )
-            .arrayValue ?? []
-        }
         var found: [JSONValue] = []
-        for type in ["contact", "company", "lead"] {
-            guard case .object(let conditions)? = filters[type], !conditions.isEmpty else { continue }
-            let items = try await self.crm(
-                "crm.\(type).list",
-                ["filter": .object(conditions), "select": ["ID", "ASSIGNED_BY_ID", "TITLE", "NAME", "LAST_NAME"]],
-                callID)
-            for item in items.arrayValue ?? [] {
-                found.append([
+        for request in Self.searchRequests(phone: phone, filter: filter) {
+            // Asked ahead, when the call arrived (`searchAhead`)? Otherwise now.
+            let answer: JSONValue
+            if let ahead = await self.searchesAhead.take(request.method, request.params) {
+                answer = ahead
+            } else {
+                answer = try await self.crm(request.method, request.params, callID)
+            }
+            found += request.entities(in: answer)
+        }
+        return found
+    }
+
+    /// One request of a client search.
+    struct SearchRequest: Sendable {
+        var method: String
+        var params: JSONValue
+        /// The entity type a `crm.<type>.list` lists; nil for searchCrmEntities.
+        var listed: String?
+
+        /// The entities found, in searchCrmEntities' shape.
+        func entities(in answer: JSONValue) -> [JSONValue] {
+            guard let type = self.listed else { return answer.arrayValue ?? [] }
+            return (answer.arrayValue ?? []).map { item in
+                [
                     "CRM_ENTITY_TYPE": .string(type.uppercased()), "CRM_ENTITY_ID": item["ID"] ?? .null,
                     "ASSIGNED_BY_ID": item["ASSIGNED_BY_ID"] ?? .null,
                     "NAME": item["TITLE"] ?? item["NAME"] ?? "",
-                ])
+                ]
             }
         }
-        return found
+    }
+
+    /// The requests of a search by `phone`, or by the script's `filter`.
+    static func searchRequests(phone: String, filter: JSONValue?) -> [SearchRequest] {
+        guard case .object(let filters)? = filter, !filters.isEmpty else {
+            guard !phone.isEmpty else { return [] }
+            return [
+                SearchRequest(
+                    method: "telephony.externalcall.searchCrmEntities", params: ["PHONE_NUMBER": .string(phone)])
+            ]
+        }
+        return ["contact", "company", "lead"].compactMap { type in
+            guard case .object(let conditions)? = filters[type], !conditions.isEmpty else { return nil }
+            return SearchRequest(
+                method: "crm.\(type).list",
+                params: [
+                    "filter": .object(conditions), "select": ["ID", "ASSIGNED_BY_ID", "TITLE", "NAME", "LAST_NAME"],
+                ],
+                listed: type)
+        }
     }
 
     /// An entity Callhook is to create for an unknown number: its type and fields as
@@ -292,7 +421,7 @@ extension OperationRunner {
     /// before (`tried`) finds it instead of creating a second one. Nothing is written: the entity is recorded with
     /// the registration.
     func prepareEntity(
-        call: StoredCall, phone: String, userID: Int, source: JSONValue?, conversation: JSONValue, tried: Bool
+        callID: String, phone: String, userID: Int, source: JSONValue?, conversation: JSONValue, tried: Bool
     ) async throws(Bitrix24Error) -> EntityPreparation {
         let incoming = !(conversation["from_local"]?.boolValue ?? false)
         let input: JSONValue = [
@@ -301,7 +430,7 @@ extension OperationRunner {
             "SOURCE_ID": source ?? .string(self.settings.crmSource),
             "TITLE": .string("\(phone) - \(incoming ? "входящий" : "исходящий") звонок"), "conversation": conversation,
         ]
-        guard case .proceed(let data) = await self.hook(.processEntityCreationParams, input, call.id).decision,
+        guard case .proceed(let data) = await self.hook(.processEntityCreationParams, input, callID).decision,
             case .object(var fields) = data
         else {
             return .cancelled
@@ -310,18 +439,18 @@ extension OperationRunner {
         if !["lead", "contact", "company"].contains(type) {
             self.logger.warning(
                 "process_entity_creation_params asked for an entity type calls cannot be bound to; creating a lead",
-                metadata: ["call.id": "\(call.id)", "entity.type": "\(type)"])
+                metadata: ["callID": "\(callID)", "entity.type": "\(type)"])
             type = "lead"
         }
         fields["ORIGINATOR_ID"] = "callhook"
-        fields["ORIGIN_ID"] = .string(call.id)
+        fields["ORIGIN_ID"] = .string(callID)
         let creation = EntityCreation(type: type, fields: fields)
         if tried {
             // A request may have created it already: look before creating again.
             let existing = try await self.crm(
                 "crm.\(type).list",
-                ["filter": ["ORIGINATOR_ID": "callhook", "ORIGIN_ID": .string(call.id)], "select": ["ID"]],
-                call.id)
+                ["filter": ["ORIGINATOR_ID": "callhook", "ORIGIN_ID": .string(callID)], "select": ["ID"]],
+                callID)
             if let id = existing[0]?["ID"]?.scalarText.flatMap({ Int64($0) }) {
                 return .existing(creation.entity(id: id))
             }

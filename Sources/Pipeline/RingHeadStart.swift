@@ -27,6 +27,9 @@ enum RingLookup: Sendable {
         var phoneForSearch: String
         /// The client's entity the search found (after get_search_filter), or null.
         var entity: JSONValue
+        /// The registration prepared ahead (`OperationRunner.lookUpAhead`), for a call still ringing and a
+        /// registration not tried before.
+        var prepared: OperationRunner.PreparedRegistration? = nil
     }
 }
 
@@ -119,13 +122,24 @@ final class RingHeadStart: Sendable {
             defer { if let lane = start.lane { self.state.withLock { $0.busy[lane] -= 1 } } }
             do throws(Bitrix24Error) {
                 return .success(
-                    try await runner.lookUp(
-                        conversation: conversation, party: party, ended: false, known: .null, callID: callID))
+                    try await runner.lookUpAhead(conversation: conversation, party: party, callID: callID))
             } catch {
                 return .failure(error)
             }
         }
         self.state.withLock { $0.entries[callID] = Entry(key: key, startedAt: now, task: task, lane: start.lane) }
+    }
+
+    /// Runs `work` on the lane of `callID`'s look-up, as part of its chain, if the look-up has a lane (and was
+    /// not claimed yet) and `admitted` agrees. Returns whether it does.
+    func follow(_ callID: String, if admitted: () -> Bool, with work: @escaping @Sendable () async -> Void) -> Bool {
+        guard let lane = self.state.withLock({ $0.entries[callID]?.lane }), admitted() else { return false }
+        self.state.withLock { $0.busy[lane] += 1 }
+        Task(executorPreference: self.lanes[lane]) {
+            await work()
+            self.state.withLock { $0.busy[lane] -= 1 }
+        }
+        return true
     }
 
     /// The look-up started for this call and this input, if any and still fresh; used up either way.
