@@ -11,9 +11,10 @@ import NIOCore
 #endif
 
 /// The least any connector can do between a ring and its registration, the floor `bench pipeline` prints: one
-/// thread that reads the AMI socket with blocking reads (Callhook's own AMI decoder reads the frames) and, at a
-/// call's first `DialBegin`, sends the client search and then the registration with blocking libcurl transfers
-/// (Callhook's own transfer code, run on this thread). No call tracker, store, hooks, outbox or thread hand-over:
+/// thread that reads the AMI socket with blocking reads (Callhook's own AMI decoder reads the frames), sends the
+/// client search when a call's first channel appears (as Callhook searches when a call arrives) and, at the call's
+/// first `DialBegin`, the registration, with blocking libcurl transfers (Callhook's own transfer code, run on this
+/// thread). No call tracker, store, hooks, outbox or thread hand-over:
 /// what it measures is what the machine, the loopback and the local portal cost, the floor under Callhook's
 /// figure on the same bench.
 struct FloorClient: ParsableCommand {
@@ -53,12 +54,18 @@ struct FloorClient: ParsableCommand {
             guard count > 0 else { return }  // the test PBX closed: the bench is over
             pending.writeBytes(chunk[0..<count])
             while let frame = try decoder.decode(buffer: &pending) {
+                if case .message(let message) = frame, message.eventName == "Newchannel",
+                    let call = message["Linkedid"], message["Uniqueid"] == call, let phone = message["CallerIDNum"]
+                {
+                    // The call arrived: its search goes now, while the PBX runs its dialplan.
+                    _ = try? Self.call(
+                        http, webhook, "telephony.externalcall.searchCrmEntities", ["PHONE_NUMBER": .string(phone)])
+                    continue
+                }
                 guard case .message(let message) = frame, message.eventName == "DialBegin",
                     let call = message["Linkedid"], !registered.contains(call), let phone = message["CallerIDNum"]
                 else { continue }
                 registered.insert(call)
-                _ = try? Self.call(
-                    http, webhook, "telephony.externalcall.searchCrmEntities", ["PHONE_NUMBER": .string(phone)])
                 _ = try? Self.call(
                     http, webhook, "telephony.externalcall.register",
                     [

@@ -27,14 +27,15 @@ struct PipelineBench: AsyncParsableCommand {
             the local portal's event loop reads the telephony.externalcall.register request's head off its
             socket: the AMI read, the call tracker, the SQLite transaction, the hooks need_registration,
             process_phone_number, process_search_params, get_search_filter, process_entity_creation_params and
-            process_registration_params, the client search (a whole loopback round trip to the local portal, its
-            own answering time included) are all inside it; for a new number the lead travels in the register's
-            batch. --samples writes every call's figure to a CSV file.
+            process_registration_params are all inside it; for a new number the lead travels in the register's
+            batch. The client search is made when the call arrives (bitrix24.search_ahead), so it is inside only
+            if the dialplan takes less time than the search (--dialplan-ms 0). --samples writes every call's
+            figure to a CSV file.
 
             The floor: the same bench with a bare client in the daemon's place (`bench floor-client`): one thread
-            that reads the ring with blocking reads and sends the same search and registration with blocking
-            libcurl transfers, and nothing else. What the machine, the loopback and the local portal cost; the
-            difference is Callhook's.
+            that reads the PBX's events with blocking reads, sends the same search when the call arrives and the
+            same registration at the ring with blocking libcurl transfers, and nothing else. What the machine, the
+            loopback and the local portal cost; the difference is Callhook's.
 
             Delivery rate: --backlog calls played at once against a portal whose leaky bucket is --burst and
             --rate per second (Callhook configured with the same). The HTTP requests the portal receives from the
@@ -78,9 +79,11 @@ struct PipelineBench: AsyncParsableCommand {
                     + "max \(Self.ms(latency.percentile(1)))")
         }
         Output.out(
-            "  (the floor: one thread that reads the ring with a blocking read and sends the same two requests with\n"
-                + "   blocking libcurl transfers, no tracker, store, hooks or hand-over between threads, on the same\n"
-                + "   bench: what the machine, the loopback and the local portal cost before Callhook does anything)")
+            "  (the search is made when the call arrives, as the PBX runs its dialplan; the floor: one thread that\n"
+                + "   reads the PBX's events with blocking reads and sends the same search at the arrival and the same\n"
+                + "   registration at the ring with blocking libcurl transfers, no tracker, store, hooks or hand-over\n"
+                + "   between threads, on the same bench: what the machine, the loopback and the local portal cost\n"
+                + "   before Callhook does anything)")
         if let path = self.samples { try csv.write(toFile: path, atomically: true, encoding: .utf8) }
         Output.out("")
         let delivery = try await self.delivery()
