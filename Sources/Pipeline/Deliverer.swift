@@ -81,7 +81,8 @@ public final class Deliverer: Sendable {
     public func lookAhead(_ event: LookAhead) {
         switch event {
         case .arrived(let callID, let conversation):
-            guard self.settings.searchAhead else { return }
+            // Not while operations wait out a failure of the whole portal: a search ahead would only hang there.
+            guard self.settings.searchAhead, self.waitingOnPortal.withLock({ $0.isEmpty }) else { return }
             Task { await self.runner.searchAhead(conversation: conversation, callID: callID) }
         case .ringing(let callID, let party, let conversation):
             self.runner.searchesAhead.rang(callID)

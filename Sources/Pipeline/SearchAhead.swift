@@ -61,6 +61,11 @@ final class SearchAhead: Sendable {
         self.state.withLock { $0.rung[callID] = now }
     }
 
+    /// Whether the ring's look-up of `callID` has begun (nothing is worth starting ahead for it any more).
+    func rings(_ callID: String) -> Bool {
+        self.state.withLock { $0.rung[callID] != nil }
+    }
+
     /// The answer to `method(params)` made ahead, waiting for it if it is still on its way; nil if there is none
     /// (or it is stale, or failed). Used up either way.
     func take(_ method: String, _ params: JSONValue) async -> JSONValue? {

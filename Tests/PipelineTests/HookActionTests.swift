@@ -220,8 +220,9 @@ import Testing
                 if case .hook(_, let hook, let source, _) = event, hook == .processPhoneNumber { return source }
                 return nil
             }
-            // It ran for the call's arrival (the search ahead) and for its ring, and failed each time.
-            #expect(sources.count == 2)
+            // It ran for the ring, and for the call's arrival if the search ahead began before the ring (the
+            // call is played at once), and failed each time.
+            #expect((1...2).contains(sources.count))
             #expect(sources.allSatisfy { $0 == "built-in (the script failed)" })
         }
     }
