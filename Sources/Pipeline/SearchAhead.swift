@@ -29,6 +29,13 @@ final class SearchAhead: Sendable {
         var entries: [String: Entry] = [:]
         /// Calls whose ring's look-up has begun, and when.
         var rung: [String: Double] = [:]
+
+        /// Forgets what is too old to matter, once there is enough of it to be worth a look.
+        mutating func prune(now: Double) {
+            guard self.entries.count + self.rung.count >= 256 else { return }
+            self.entries = self.entries.filter { now - $0.value.startedAt < SearchAhead.freshness }
+            self.rung = self.rung.filter { now - $0.value < SearchAhead.freshness }
+        }
     }
 
     /// How old an answer may be when the ring's look-up comes to use it.
@@ -44,10 +51,7 @@ final class SearchAhead: Sendable {
         let key = Self.key(method, params)
         let now = RingHeadStart.now()
         self.state.withLock { state in
-            if state.entries.count + state.rung.count >= 256 {
-                state.entries = state.entries.filter { now - $0.value.startedAt < Self.freshness }
-                state.rung = state.rung.filter { now - $0.value < Self.freshness }
-            }
+            state.prune(now: now)
             guard state.rung[callID] == nil else { return }
             if let entry = state.entries[key], now - entry.startedAt < Self.freshness { return }
             state.entries[key] = Entry(phone: Self.subscriber(phone), startedAt: now, answer: Task { await send() })
@@ -58,7 +62,10 @@ final class SearchAhead: Sendable {
     /// looked for one, and be made twice.
     func rang(_ callID: String) {
         let now = RingHeadStart.now()
-        self.state.withLock { $0.rung[callID] = now }
+        self.state.withLock { state in
+            state.prune(now: now)
+            state.rung[callID] = now
+        }
     }
 
     /// Whether the ring's look-up of `callID` has begun (nothing is worth starting ahead for it any more).
