@@ -81,34 +81,36 @@ struct OperationRunner: Sendable {
 
     /// One CRM request for a call, reported.
     func crm(_ method: String, _ params: JSONValue, _ callID: String) async throws(Bitrix24Error) -> JSONValue {
-        do {
-            let result = try await self.client.call(method, params)
-            self.observe(.request(callID: callID, method: method, params: params, outcome: .success(result)))
-            return result
-        } catch {
-            self.observe(.request(callID: callID, method: method, params: params, outcome: .failure(error)))
-            throw error
+        try await self.reporting(method, params, callID, result: { $0 }) { () async throws(Bitrix24Error) in
+            try await self.client.call(method, params)
         }
     }
 
     /// A CRM request made only if the portal's limit has room now and nothing waits for it (nil otherwise).
     func crmIfIdle(_ method: String, _ params: JSONValue, _ callID: String) async throws(Bitrix24Error) -> JSONValue? {
-        do {
-            guard let result = try await self.client.callIfIdle(method, params) else { return nil }
-            self.observe(.request(callID: callID, method: method, params: params, outcome: .success(result)))
-            return result
-        } catch {
-            self.observe(.request(callID: callID, method: method, params: params, outcome: .failure(error)))
-            throw error
+        try await self.reporting(method, params, callID, result: { $0 }) { () async throws(Bitrix24Error) in
+            try await self.client.callIfIdle(method, params)
         }
     }
 
+    /// One CRM request for a call, its whole answer (`result`, `time`, `total`/`next`), reported.
     func crmResponse(_ method: String, _ params: JSONValue, _ callID: String) async throws(Bitrix24Error) -> JSONValue {
+        try await self.reporting(method, params, callID, result: { $0["result"] ?? .null }) {
+            () async throws(Bitrix24Error) in try await self.client.response(method, params)
+        }
+    }
+
+    /// Makes a request and reports it: its `result` (nil: no request was made, nothing to report) or its error.
+    private func reporting<Answer>(
+        _ method: String, _ params: JSONValue, _ callID: String, result: (Answer) -> JSONValue?,
+        _ request: () async throws(Bitrix24Error) -> Answer
+    ) async throws(Bitrix24Error) -> Answer {
         do {
-            let result = try await self.client.response(method, params)
-            self.observe(
-                .request(callID: callID, method: method, params: params, outcome: .success(result["result"] ?? .null)))
-            return result
+            let answer = try await request()
+            if let result = result(answer) {
+                self.observe(.request(callID: callID, method: method, params: params, outcome: .success(result)))
+            }
+            return answer
         } catch {
             self.observe(.request(callID: callID, method: method, params: params, outcome: .failure(error)))
             throw error

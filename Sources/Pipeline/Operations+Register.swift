@@ -247,9 +247,9 @@ extension OperationRunner {
     /// the hooks before it shape it for the call as it is now, starts ahead (`SearchAhead`). The ring's look-up
     /// runs those hooks again on the ringing call and uses the answer only if it asks exactly the same.
     func searchAhead(conversation: JSONValue, callID: String) async {
-        // A call whose phone rings already (the PBX sent the ring with the arrival) is looked up by its ring.
-        guard self.settings.searchAhead, conversation["from_local"]?.boolValue != true,
-            !self.searchesAhead.rings(callID),
+        // A call whose phone rings already (the PBX sent the ring with the arrival) is looked up by its ring. A
+        // call from an office phone never comes here: its look-up would claim a click-to-call (a write).
+        guard conversation["from_local"]?.boolValue != true, !self.searchesAhead.rings(callID),
             case .search(let plan) = await self.planSearch(
                 conversation: conversation, party: nil, ended: false, callID: callID),
             plan.wanted
