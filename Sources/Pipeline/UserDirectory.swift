@@ -36,7 +36,13 @@ public actor UserDirectory {
     public func user(extension number: String?) async -> PortalUser? {
         guard let number, !number.isEmpty else { return nil }
         if let user = self.byExtension[number] { return user }
-        if unixNow() - self.lastAttempt > 60 { await self.refresh() }
+        // A fetch under way (the first one after a start, typically) may bring the extension: a call that rings
+        // meanwhile waits for it rather than going to the line's default user.
+        if let refreshing {
+            await refreshing.value
+        } else if unixNow() - self.lastAttempt > 60 {
+            await self.refresh()
+        }
         return self.byExtension[number]
     }
 
