@@ -69,7 +69,11 @@ public final class AMIClient: Sendable {
     private let eventSink: AsyncStream<AMIClientEvent>.Continuation
     private let inputs: AsyncStream<Input>
     private let inputSink: AsyncStream<Input>.Continuation
-    private let group: any EventLoopGroup
+    /// The event loop of every connection the client makes.
+    private let loop: any EventLoop
+    /// Runs the client's own work on that event loop (`run()`); the owner may read `events` there too (see
+    /// `EventLoopTaskExecutor`).
+    public let executor: EventLoopTaskExecutor
     private let logger: Logger
 
     enum Input: Sendable {
@@ -87,7 +91,8 @@ public final class AMIClient: Sendable {
         logger: Logger
     ) {
         self.configuration = configuration
-        self.group = eventLoopGroup
+        self.loop = eventLoopGroup.next()
+        self.executor = EventLoopTaskExecutor(self.loop)
         self.logger = logger
         (self.events, self.eventSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
         (self.inputs, self.inputSink) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
@@ -108,6 +113,11 @@ public final class AMIClient: Sendable {
 
     /// Runs the client until the calling task is cancelled. Call once.
     public func run() async {
+        await withTaskExecutorPreference(self.executor) { await self.runOnLoop() }
+        self.eventSink.finish()
+    }
+
+    private func runOnLoop() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
@@ -123,7 +133,6 @@ public final class AMIClient: Sendable {
             loop.finish()
             group.cancelAll()
         }
-        self.eventSink.finish()
     }
 
     /// Stops `run()` (the same as cancelling its task).
@@ -382,7 +391,7 @@ public final class AMIClient: Sendable {
             self.session = Session(id: id)
             let configuration = self.client.configuration
             let sink = self.client.inputSink
-            let eventLoopGroup = self.client.group
+            let eventLoop = self.client.loop
             self.logger.debug(
                 "AMI connecting", metadata: ["ami.host": "\(configuration.host)", "ami.port": "\(configuration.port)"])
             group.addTask {
@@ -392,7 +401,7 @@ public final class AMIClient: Sendable {
                             + configuration.connectTimeout.components.attoseconds / 1_000_000_000_000_000)
                     // Frames go from the event loop straight into the loop's inputs, in order, with the
                     // connection's opening and closing (no task in between to wake for each one).
-                    let channel = try await ClientBootstrap(group: eventLoopGroup)
+                    let channel = try await ClientBootstrap(group: eventLoop)
                         .connectTimeout(timeout)
                         .connect(host: configuration.host, port: configuration.port) { channel in
                             channel.eventLoop.makeCompletedFuture {

@@ -134,7 +134,8 @@ public final class CallhookDaemon: Sendable {
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await ami.run() }
-            group.addTask { try await self.feed(ami, into: intake) }
+            // On the AMI client's event loop: from the socket to the intake without a hand-over between threads.
+            group.addTask(executorPreference: ami.executor) { try await self.feed(ami, into: intake) }
             group.addTask {
                 await users.start()
                 await deliverer.run()
