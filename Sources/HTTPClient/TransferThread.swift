@@ -28,7 +28,7 @@ public final class TransferThread: TaskExecutor, Sendable {
         let job = UnownedJob(job)
         let executor = self.asUnownedTaskExecutor()
         self.thread.submit { _ in
-            if Self.marker.currentValue == nil { Self.marker.currentValue = Marker() }
+            if Self.marker.currentValue == nil { Self.marker.currentValue = Marker(owner: ObjectIdentifier(self)) }
             job.runSynchronously(on: executor)
         }
     }
@@ -36,6 +36,12 @@ public final class TransferThread: TaskExecutor, Sendable {
     /// Whether the calling code runs on a transfer thread (where a transfer may block in place).
     public static var isCurrent: Bool { Self.marker.currentValue != nil }
 
-    private final class Marker: Sendable {}
+    /// Whether the calling code runs on this very thread.
+    public var isCurrentThread: Bool { Self.marker.currentValue?.owner == ObjectIdentifier(self) }
+
+    private final class Marker: Sendable {
+        let owner: ObjectIdentifier
+        init(owner: ObjectIdentifier) { self.owner = owner }
+    }
     private static let marker = ThreadSpecificVariable<Marker>()
 }

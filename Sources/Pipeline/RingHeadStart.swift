@@ -56,6 +56,12 @@ final class RingHeadStart: Sendable {
         var startedAt: Double
         var task: Task<Lookup, Never>
         var lane: Int?
+        /// The look-up's result, as soon as it has one (the claim takes it without waiting on `task`).
+        var result: Lookup?
+        /// Work handed to the look-up's own task (`follow`), which runs it when the look-up is done.
+        var handOff: (@Sendable () async -> Void)?
+        /// The look-up's task takes no more work: `follow` starts a task of its own on the lane.
+        var closed = false
     }
 
     private struct State {
@@ -70,6 +76,7 @@ final class RingHeadStart: Sendable {
     /// had one.
     struct Claim: Sendable {
         fileprivate let task: Task<Lookup, Never>
+        fileprivate let result: Lookup?
         fileprivate let lane: (thread: TransferThread, index: Int)?
         fileprivate let owner: RingHeadStart
         /// When the intake read the ring (`RingHeadStart.now()`).
@@ -81,14 +88,23 @@ final class RingHeadStart: Sendable {
         {
             if let lane { self.owner.state.withLock { $0.busy[lane.index] += 1 } }
             defer { if let lane { self.owner.state.withLock { $0.busy[lane.index] -= 1 } } }
+            // Handed over to the look-up's own task: on the lane already, with the result at hand.
+            if let result = self.result, self.lane?.thread.isCurrentThread ?? true {
+                return try await rest(try result.get())
+            }
             return try await withTaskExecutorPreference(self.lane?.thread) { () async throws(Bitrix24Error) -> T in
-                try await rest(try await self.task.value.get())
+                if let result = self.result { return try await rest(try result.get()) }
+                return try await rest(try await self.task.value.get())
             }
         }
     }
 
     /// How old a look-up may be when its operation comes to use it.
     private let freshness: Double = 30
+    /// How long a look-up done before its ring is committed keeps its lane's thread running, waiting for the
+    /// operation (`follow`). Parking the thread and waking it again costs more than that on a small virtual
+    /// machine, where a parked vCPU comes back with cold caches: the wait is the commit's rest, ~0.1–0.3 ms.
+    private let handOffWait: Double = 0.002
     private let state: Mutex<State>
     /// Threads of their own for the look-ups and the registrations that follow them (`TransferThread`): one
     /// chain per lane at a time; a ring that finds them all busy runs its look-up on the cooperative threads.
@@ -117,24 +133,67 @@ final class RingHeadStart: Sendable {
             return (true, lane)
         }
         guard start.fresh else { return }
-        // On the lane if one was free; without a preference (nil), on the cooperative threads.
-        let task = Task<Lookup, Never>(executorPreference: start.lane.map { self.lanes[$0] }) {
-            defer { if let lane = start.lane { self.state.withLock { $0.busy[lane] -= 1 } } }
-            do throws(Bitrix24Error) {
-                return .success(
-                    try await runner.lookUpAhead(conversation: conversation, party: party, callID: callID))
-            } catch {
-                return .failure(error)
+        // The entry is in place before the task can look for work handed to it.
+        self.state.withLock { state in
+            // On the lane if one was free; without a preference (nil), on the cooperative threads.
+            let task = Task<Lookup, Never>(executorPreference: start.lane.map { self.lanes[$0] }) {
+                defer { if let lane = start.lane { self.state.withLock { $0.busy[lane] -= 1 } } }
+                let result: Lookup
+                do throws(Bitrix24Error) {
+                    result = .success(
+                        try await runner.lookUpAhead(conversation: conversation, party: party, callID: callID))
+                } catch {
+                    result = .failure(error)
+                }
+                if let work = self.handedOff(callID, result: result, wait: start.lane != nil) { await work() }
+                return result
             }
+            state.entries[callID] = Entry(key: key, startedAt: now, task: task, lane: start.lane)
         }
-        self.state.withLock { $0.entries[callID] = Entry(key: key, startedAt: now, task: task, lane: start.lane) }
+    }
+
+    /// The look-up of `callID` is done: its result goes where the claim finds it, and the work `follow` handed to
+    /// its task, if any, is returned. On a lane, it waits a moment for that work, keeping the thread running.
+    private func handedOff(_ callID: String, result: Lookup, wait: Bool) -> (@Sendable () async -> Void)? {
+        let deadline = Self.now() + self.handOffWait
+        var first = true
+        while true {
+            let (work, open) = self.state.withLock { state -> ((@Sendable () async -> Void)?, Bool) in
+                guard var entry = state.entries[callID], !entry.closed else { return (nil, false) }
+                if first { entry.result = result }
+                let work = entry.handOff
+                entry.handOff = nil
+                // No work and no more waiting: from now on `follow` starts a task of its own.
+                if work == nil, !wait || Self.now() >= deadline { entry.closed = true }
+                let open = !entry.closed
+                state.entries[callID] = entry
+                return (work, open)
+            }
+            first = false
+            if let work { return work }
+            guard open else { return nil }
+            sched_yield()
+        }
     }
 
     /// Runs `work` on the lane of `callID`'s look-up, as part of its chain, if the look-up has a lane (and was
     /// not claimed yet) and `admitted` agrees. Returns whether it does.
+    ///
+    /// The look-up's own task takes the work if it is still running or waiting for it (`handedOff`): the chain
+    /// goes on without waking the lane's thread again.
     func follow(_ callID: String, if admitted: () -> Bool, with work: @escaping @Sendable () async -> Void) -> Bool {
         guard let lane = self.state.withLock({ $0.entries[callID]?.lane }), admitted() else { return false }
-        self.state.withLock { $0.busy[lane] += 1 }
+        let handedOff = self.state.withLock { state -> Bool in
+            state.busy[lane] += 1
+            guard var entry = state.entries[callID], !entry.closed else { return false }
+            entry.handOff = {
+                await work()
+                self.state.withLock { $0.busy[lane] -= 1 }
+            }
+            state.entries[callID] = entry
+            return true
+        }
+        guard !handedOff else { return true }
         Task(executorPreference: self.lanes[lane]) {
             await work()
             self.state.withLock { $0.busy[lane] -= 1 }
@@ -149,7 +208,8 @@ final class RingHeadStart: Sendable {
             Self.now() - entry.startedAt < self.freshness
         else { return nil }
         return Claim(
-            task: entry.task, lane: entry.lane.map { (self.lanes[$0], $0) }, owner: self, rangAt: entry.startedAt)
+            task: entry.task, result: entry.result, lane: entry.lane.map { (self.lanes[$0], $0) }, owner: self,
+            rangAt: entry.startedAt)
     }
 
     /// The input as the operation will have it: its payload goes through the store's JSON and back.
