@@ -89,13 +89,18 @@ final class RingHeadStart: Sendable {
             if let lane { self.owner.state.withLock { $0.busy[lane.index] += 1 } }
             defer { if let lane { self.owner.state.withLock { $0.busy[lane.index] -= 1 } } }
             // Handed over to the look-up's own task: on the lane already, with the result at hand.
-            if let result = self.result, self.lane?.thread.isCurrentThread ?? true {
-                return try await rest(try result.get())
+            if self.result != nil, self.lane?.thread.isCurrentThread ?? true {
+                return try await rest(try await self.lookup().get())
             }
             return try await withTaskExecutorPreference(self.lane?.thread) { () async throws(Bitrix24Error) -> T in
-                if let result = self.result { return try await rest(try result.get()) }
-                return try await rest(try await self.task.value.get())
+                try await rest(try await self.lookup().get())
             }
+        }
+
+        /// The result the look-up left for the claim, or its task's once it ends.
+        private func lookup() async -> Lookup {
+            if let result = self.result { return result }
+            return await self.task.value
         }
     }
 
@@ -156,11 +161,10 @@ final class RingHeadStart: Sendable {
     /// its task, if any, is returned. On a lane, it waits a moment for that work, keeping the thread running.
     private func handedOff(_ callID: String, result: Lookup, wait: Bool) -> (@Sendable () async -> Void)? {
         let deadline = Self.now() + self.handOffWait
-        var first = true
+        self.state.withLock { $0.entries[callID]?.result = result }
         while true {
             let (work, open) = self.state.withLock { state -> ((@Sendable () async -> Void)?, Bool) in
                 guard var entry = state.entries[callID], !entry.closed else { return (nil, false) }
-                if first { entry.result = result }
                 let work = entry.handOff
                 entry.handOff = nil
                 // No work and no more waiting: from now on `follow` starts a task of its own.
@@ -169,7 +173,6 @@ final class RingHeadStart: Sendable {
                 state.entries[callID] = entry
                 return (work, open)
             }
-            first = false
             if let work { return work }
             guard open else { return nil }
             sched_yield()
@@ -183,21 +186,17 @@ final class RingHeadStart: Sendable {
     /// goes on without waking the lane's thread again.
     func follow(_ callID: String, if admitted: () -> Bool, with work: @escaping @Sendable () async -> Void) -> Bool {
         guard let lane = self.state.withLock({ $0.entries[callID]?.lane }), admitted() else { return false }
-        let handedOff = self.state.withLock { state -> Bool in
-            state.busy[lane] += 1
-            guard var entry = state.entries[callID], !entry.closed else { return false }
-            entry.handOff = {
-                await work()
-                self.state.withLock { $0.busy[lane] -= 1 }
-            }
-            state.entries[callID] = entry
-            return true
-        }
-        guard !handedOff else { return true }
-        Task(executorPreference: self.lanes[lane]) {
+        let chain: @Sendable () async -> Void = {
             await work()
             self.state.withLock { $0.busy[lane] -= 1 }
         }
+        let handedOff = self.state.withLock { state -> Bool in
+            state.busy[lane] += 1
+            guard state.entries[callID]?.closed == false else { return false }
+            state.entries[callID]?.handOff = chain
+            return true
+        }
+        if !handedOff { Task(executorPreference: self.lanes[lane], operation: chain) }
         return true
     }
 
