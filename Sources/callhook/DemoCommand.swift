@@ -71,7 +71,9 @@ struct DemoCommand: AsyncParsableCommand {
             printer.line(
                 """
                 Callhook demo: local Bitrix24 on \(portal), local Asterisk AMI on 127.0.0.1:\(pbx.port)
-                hooks: \(configuration.hooks.directory ?? "none"), store: \(configuration.store.path)
+                hooks: \(configuration.hooks.directory ?? "none"), store: \(configuration.store.path)\(
+                    FileManager.default.fileExists(atPath: self.hooks)
+                        ? "" : "\n(no \(self.hooks) here: the built-in defaults run; --hooks DIR for the examples)")
 
                 """)
             let store = try CallhookDatabase(path: configuration.store.path)
@@ -109,9 +111,11 @@ struct DemoCommand: AsyncParsableCommand {
     private func daemonConfiguration(portal: String, sandbox: Bitrix24Sandbox, pbx: AMIPeer, directory: URL) throws
         -> CallhookConfiguration
     {
-        let hooks =
-            FileManager.default.fileExists(atPath: self.hooks)
-            ? self.hooks : directory.appendingPathComponent("no-hooks").path
+        let scripted = FileManager.default.fileExists(atPath: self.hooks)
+        let hooks = scripted ? self.hooks : directory.appendingPathComponent("no-hooks").path
+        // Without the example scripts the recordings stay where the capture put them (on its PBX, not here):
+        // the calls finish without them after a moment instead of the daemon's default wait.
+        let recordWait = scripted ? "" : "\n  record_wait_s: 1"
         let webhook = "\(portal)/rest/\(sandbox.configuration.webhookUserID)/\(sandbox.configuration.webhookCode)/"
         var configuration = try CallhookConfiguration.parse(
             yaml: """
@@ -130,7 +134,7 @@ struct DemoCommand: AsyncParsableCommand {
                   webhook: \(webhook)
                   application_token: \(sandbox.configuration.applicationToken)
                   show_debounce_ms: 100
-                  record_settle_s: 0
+                  record_settle_s: 0\(recordWait)
                 """, baseDirectory: FileManager.default.currentDirectoryPath)
         configuration.hooks.directory = hooks
         return configuration
