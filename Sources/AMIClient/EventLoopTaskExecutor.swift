@@ -11,7 +11,8 @@ import NIOCore
 /// What runs here holds up the loop's reads and writes: it should not block for long (a SQLite transaction is
 /// fine; an HTTP request is not).
 public final class EventLoopTaskExecutor: TaskExecutor {
-    private let loop: any EventLoop
+    /// The loop this executor runs on (for its timers, say).
+    public let loop: any EventLoop
 
     public init(_ loop: any EventLoop) {
         self.loop = loop

@@ -96,12 +96,6 @@ public final class CallhookDaemon: Sendable {
                 metrics.record(event)
                 observer?(event)
             })
-        let intake = CallIntake(
-            database: database, configuration: self.configuration.calls, encoding: self.configuration.ami.encoding,
-            logger: self.logger, observer: self.observer.call,
-            lookAhead: { deliverer.lookAhead($0) },
-            wake: { deliverer.wake(calls: $0, snapshots: $1) })
-        try await intake.restore()
         let ami = AMIClient(
             configuration: AMIClientConfiguration(
                 host: self.configuration.ami.host, port: self.configuration.ami.port,
@@ -111,6 +105,13 @@ public final class CallhookDaemon: Sendable {
                     backoff: AMIBackoff(maximum: self.configuration.ami.reconnectMaximum)),
                 encoding: self.configuration.ami.encoding, pingInterval: self.configuration.ami.pingInterval),
             logger: self.logger)
+        // Fed on the AMI client's event loop (`feed`), the intake keeps its timer there too.
+        let intake = CallIntake(
+            database: database, configuration: self.configuration.calls, encoding: self.configuration.ami.encoding,
+            logger: self.logger, observer: self.observer.call,
+            lookAhead: { deliverer.lookAhead($0) }, timerLoop: ami.executor.loop,
+            wake: { deliverer.wake(calls: $0, snapshots: $1) })
+        try await intake.restore()
         let server = EventsServer(
             configuration: self.configuration, database: database, hooks: hooks, users: users, ami: ami, intake: intake,
             daemon: self, metrics: metrics, logger: self.logger)

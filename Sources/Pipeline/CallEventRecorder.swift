@@ -14,8 +14,10 @@ import Store
 /// - `finish` when the call ends (it queues what follows: the record, the task, the activity and entity updates);
 /// - `close` when the call was absorbed into another (a pickup, a transfer's consultation).
 enum CallEventRecorder {
-    /// Applies one event. Returns whether an operation was queued.
-    static func apply(_ event: CallEvent, seq: Int64, in db: Database, format: CallTimeFormat) throws -> Bool {
+    /// Applies one event. Returns whether an operation was queued. `saved` gets each call as written.
+    static func apply(
+        _ event: CallEvent, seq: Int64, in db: Database, format: CallTimeFormat, saved: inout [String: StoredCall]
+    ) throws -> Bool {
         switch event {
         case .started(let call):
             guard try db.call(call.id) == nil else { return false }
@@ -32,11 +34,12 @@ enum CallEventRecorder {
                 facts["registered"] = true
             }
             record.facts = .object(facts)
-            try db.save(record)
+            try db.save(&record)
+            saved[call.id] = record
             return queued
 
         case .ringing(let callID, let party, let conversation):
-            return try self.update(callID, in: db) { facts in
+            return try self.update(callID, in: db, saved: &saved) { facts in
                 var ringing = facts["ringing"]?.arrayValue ?? []
                 if !ringing.contains(.string(party.number)) { ringing.append(.string(party.number)) }
                 facts["ringing"] = .array(ringing)
@@ -51,19 +54,19 @@ enum CallEventRecorder {
             }
 
         case .ringStopped(let callID, let party):
-            return try self.update(callID, in: db) { facts in
+            return try self.update(callID, in: db, saved: &saved) { facts in
                 facts["ringing"] = .array((facts["ringing"]?.arrayValue ?? []).filter { $0 != .string(party.number) })
                 return facts["registered"]?.boolValue == true ? [("hide", ["number": .string(party.number)])] : []
             }
 
         case .answered(let callID, let party, let local):
-            return try self.update(callID, in: db) { facts in
+            return try self.update(callID, in: db, saved: &saved) { facts in
                 if local { facts["answered_by"] = .string(party.number) }
                 return []
             }
 
         case .transferred(let callID, let from, let to, let kind):
-            return try self.update(callID, in: db) { facts in
+            return try self.update(callID, in: db, saved: &saved) { facts in
                 var transfers = facts["transfers"]?.arrayValue ?? []
                 transfers.append([
                     "from": .string(from?.number ?? ""), "to": .string(to), "kind": .string(kind.rawValue),
@@ -73,7 +76,7 @@ enum CallEventRecorder {
             }
 
         case .recording(let callID, let path):
-            return try self.update(callID, in: db) { facts in
+            return try self.update(callID, in: db, saved: &saved) { facts in
                 var records = facts["records"]?.arrayValue ?? []
                 if !records.contains(.string(path)) { records.append(.string(path)) }
                 facts["records"] = .array(records)
@@ -91,7 +94,8 @@ enum CallEventRecorder {
             stored.facts["end"] = call.json(format)
             stored.facts["ringing"] = []
             stored.state = "ended"
-            try db.save(stored)
+            try db.save(&stored)
+            saved[call.id] = stored
             if stored.crm["skipped"] != nil { return false }
             operations.append(("finish", .object(JSONObject())))
             for (kind, payload) in operations { try db.enqueue(callID: call.id, kind: kind, payload: payload) }
@@ -101,7 +105,8 @@ enum CallEventRecorder {
             guard var stored = try db.call(callID), stored.state == "active" else { return false }
             stored.state = "absorbed"
             stored.facts["absorbed_into"] = .string(into)
-            try db.save(stored)
+            try db.save(&stored)
+            saved[callID] = stored
             // What was not sent for it is not needed; a card it showed is closed.
             try db.cancelOpenOperations(callID: callID, reason: "the call became part of \(into)")
             guard stored.crm["call_id"] != nil else { return false }
@@ -121,7 +126,7 @@ enum CallEventRecorder {
         end["state_code"] = "hung"
         stored.facts["end"] = end
         stored.state = "ended"
-        try db.save(stored)
+        try db.save(&stored)
         if stored.crm["skipped"] != nil { return }
         if stored.facts["registered"]?.boolValue != true {
             try db.enqueue(
@@ -132,11 +137,13 @@ enum CallEventRecorder {
 
     /// Changes an active call's facts; `change` returns the operations to queue (none once the call is skipped).
     private static func update(
-        _ callID: String, in db: Database, _ change: (inout JSONValue) -> [(String, JSONValue)]
+        _ callID: String, in db: Database, saved: inout [String: StoredCall],
+        _ change: (inout JSONValue) -> [(String, JSONValue)]
     ) throws -> Bool {
         guard var stored = try db.call(callID), stored.state == "active" else { return false }
         let operations = change(&stored.facts)
-        try db.save(stored)
+        try db.save(&stored)
+        saved[callID] = stored
         guard stored.crm["skipped"] == nil else { return false }
         for (kind, payload) in operations { try db.enqueue(callID: callID, kind: kind, payload: payload) }
         return !operations.isEmpty

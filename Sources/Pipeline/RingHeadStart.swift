@@ -52,7 +52,9 @@ final class RingHeadStart: Sendable {
     typealias Lookup = Result<RingLookup, Bitrix24Error>
 
     private struct Entry {
-        var key: String
+        /// The input the look-up ran on: a claim takes its result only for the same.
+        var party: String
+        var conversation: JSONValue
         var startedAt: Double
         var task: Task<Lookup, Never>
         var lane: Int?
@@ -125,7 +127,6 @@ final class RingHeadStart: Sendable {
         // A click-to-call claims its originate in the look-up: that write stays with the operation.
         guard conversation["from_local"]?.boolValue != true else { return }
         let now = Self.now()
-        let key = Self.key(conversation: conversation, party: party)
         let start = self.state.withLock { state -> (fresh: Bool, lane: Int?) in
             if state.seen.count > 1000 {
                 state.seen = state.seen.filter { now - $0.value < 60 }
@@ -153,7 +154,8 @@ final class RingHeadStart: Sendable {
                 if let work = self.handedOff(callID, result: result, wait: start.lane != nil) { await work() }
                 return result
             }
-            state.entries[callID] = Entry(key: key, startedAt: now, task: task, lane: start.lane)
+            state.entries[callID] = Entry(
+                party: party, conversation: conversation, startedAt: now, task: task, lane: start.lane)
         }
     }
 
@@ -203,17 +205,14 @@ final class RingHeadStart: Sendable {
     /// The look-up started for this call and this input, if any and still fresh; used up either way.
     func claim(_ callID: String, conversation: JSONValue, party: String?) -> Claim? {
         guard let entry = self.state.withLock({ $0.entries.removeValue(forKey: callID) }) else { return nil }
-        guard let party, entry.key == Self.key(conversation: conversation, party: party),
+        // The operation's input went through the store's JSON and back, which keeps every value as it was
+        // (`JSONValue`): compared as values, in any order of the members.
+        guard let party, entry.party == party, entry.conversation == conversation,
             Self.now() - entry.startedAt < self.freshness
         else { return nil }
         return Claim(
             task: entry.task, result: entry.result, lane: entry.lane.map { (self.lanes[$0], $0) }, owner: self,
             rangAt: entry.startedAt)
-    }
-
-    /// The input as the operation will have it: its payload goes through the store's JSON and back.
-    private static func key(conversation: JSONValue, party: String) -> String {
-        party + "\u{1}" + conversation.serializedString(options: [.sortedKeys])
     }
 
     static func now() -> Double {

@@ -77,7 +77,9 @@ extension Database {
         return try Int.fetchOne(self, sql: "SELECT COUNT(*) FROM calls") ?? 0
     }
 
-    public func save(_ call: StoredCall) throws {
+    /// Writes the call as it is, updated now (`updatedAt`).
+    public func save(_ call: inout StoredCall) throws {
+        call.updatedAt = now()
         try self.cachedExecute(
             sql: """
                 INSERT INTO calls (id, state, facts, crm, first_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -85,7 +87,7 @@ extension Database {
                 updated_at = excluded.updated_at
                 """,
             arguments: [
-                call.id, call.state, call.facts.column, call.crm.column, call.firstSeq, call.createdAt, now(),
+                call.id, call.state, call.facts.column, call.crm.column, call.firstSeq, call.createdAt, call.updatedAt,
             ])
     }
 
