@@ -30,6 +30,11 @@ static inline CURLcode callhook_curl_setopt_header_function(
     return curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, function);
 }
 
+static inline CURLcode callhook_curl_setopt_prereq_function(
+    CURL *curl, int (*function)(void *, char *, char *, int, int)) {
+    return curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, function);
+}
+
 static inline CURLcode callhook_curl_getinfo_long(CURL *curl, CURLINFO info, long *value) {
     return curl_easy_getinfo(curl, info, value);
 }

@@ -2,6 +2,10 @@ import CCurl
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An HTTP request. The URL may carry a secret (a Bitrix24 webhook code): it is never logged or put in errors.
 public struct WebRequest: Sendable {
     public var method: String
@@ -65,12 +69,29 @@ public final class CurlHTTPClient: Sendable {
     private let pool: NIOThreadPool
     /// Idle easy handles, as their addresses (a handle is used by one pool thread at a time).
     private let handles = Mutex<[UInt]>([])
+    /// Whether each request carries the moment it left (`sentStampField`).
+    private let stampsSending: Bool
 
-    /// - Parameter threads: transfers that can run at once.
-    public init(threads: Int = 4) {
+    /// The header that carries, with `sentStampEnvironment` set, the moment libcurl sends the request on its
+    /// connection: nanoseconds of the machine's monotonic clock (`CLOCK_MONOTONIC`), 20 digits. `callhook bench
+    /// pipeline` times the ring → `register` path to it, as the request leaves Callhook.
+    public static let sentStampField = "X-Callhook-Sent-Ns"
+    /// The environment variable (`1`) that turns `sentStampField` on; off in service.
+    public static let sentStampEnvironment = "CALLHOOK_STAMP_SENT"
+
+    /// Whether `sentStampEnvironment` is set to `1`.
+    public static var stampsSendingFromEnvironment: Bool {
+        getenv(Self.sentStampEnvironment).map { String(cString: $0) == "1" } ?? false
+    }
+
+    /// - Parameters:
+    ///   - threads: transfers that can run at once.
+    ///   - stampsSending: whether each request carries the moment it left (`sentStampField`).
+    public init(threads: Int = 4, stampsSending: Bool = CurlHTTPClient.stampsSendingFromEnvironment) {
         Self.initializeOnce
         self.pool = NIOThreadPool(numberOfThreads: threads)
         self.pool.start()
+        self.stampsSending = stampsSending
     }
 
     deinit {
@@ -116,6 +137,29 @@ public final class CurlHTTPClient: Sendable {
             headerList = curl_slist_append(headerList, "\(name): \(value)")
         }
         headerList = curl_slist_append(headerList, "Expect:")  // no 100-continue round trip
+        if self.stampsSending {
+            // The digits are written in the list's own copy of the line, once the connection is ready and just
+            // before libcurl writes the request's head from that list (CURLOPT_PREREQFUNCTION).
+            let prefix = "\(Self.sentStampField): "
+            headerList = curl_slist_append(headerList, prefix + String(repeating: "0", count: 20))
+            var last = headerList
+            while let next = last?.pointee.next { last = next }
+            if let line = last?.pointee.data {
+                _ = callhook_curl_setopt_pointer(
+                    curl, CURLOPT_PREREQDATA, UnsafeMutableRawPointer(line + prefix.utf8.count))
+                _ = callhook_curl_setopt_prereq_function(curl) { digits, _, _, _, _ in
+                    guard let digits = digits?.assumingMemoryBound(to: UInt8.self) else { return 0 }
+                    var ts = timespec()
+                    clock_gettime(CLOCK_MONOTONIC, &ts)
+                    var value = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+                    for index in (0..<20).reversed() {
+                        digits[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                        value /= 10
+                    }
+                    return 0  // CURL_PREREQFUNC_OK
+                }
+            }
+        }
         defer { curl_slist_free_all(headerList) }
 
         _ = callhook_curl_setopt_string(curl, CURLOPT_URL, request.url)

@@ -5,6 +5,10 @@ import NIOCore
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A local HTTP server for the client to talk to, on a free port of 127.0.0.1.
 func withServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) async throws -> Void) async throws {
     let port = Mutex<Int?>(nil)
@@ -34,6 +38,12 @@ func withServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) a
             return Response(
                 status: .init(code: code), body: .init(byteBuffer: ByteBuffer(string: "{\"code\":\(code)}")))
         }
+        router.post("/stamp") { request, _ -> Response in
+            var headers = HTTPFields()
+            headers[HTTPField.Name("X-Handled-Ns")!] = String(monotonicNanoseconds())
+            let sent = request.headers[HTTPField.Name(CurlHTTPClient.sentStampField)!] ?? "none"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: sent)))
+        }
         router.get("/slow") { _, _ -> String in
             try await Task.sleep(for: .seconds(2))
             return "late"
@@ -53,6 +63,28 @@ func withServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) a
             #expect(response.body == body)
             #expect(response.header("content-type") == "application/json")
             #expect(response.header("X-Method") == "POST")
+        }
+    }
+
+    /// The bench's stamp: the moment libcurl sends the request, after the call began and before the server
+    /// handled it; not there unless asked for.
+    @Test func aStampedRequestSaysWhenItLeft() async throws {
+        let stamped = CurlHTTPClient(threads: 1, stampsSending: true)
+        let plain = CurlHTTPClient(threads: 1, stampsSending: false)
+        try await withServer(Self.router()) { port in
+            let request = WebRequest(method: "POST", url: "http://127.0.0.1:\(port)/stamp", body: Array("x=1".utf8))
+            for _ in 0..<3 {  // a new connection, then a reused one
+                let before = monotonicNanoseconds()
+                let response = try await stamped.send(request)
+                let text = String(decoding: response.body, as: UTF8.self)
+                let sent = try #require(UInt64(text), "a number of 20 digits: \(text)")
+                #expect(text.count == 20)
+                #expect(sent > before, "stamped as it left, not before the call")
+                let handled = try #require(response.header("X-Handled-Ns").flatMap { UInt64($0) })
+                #expect(sent <= handled, "stamped before the server handled it")
+            }
+            let response = try await plain.send(request)
+            #expect(String(decoding: response.body, as: UTF8.self) == "none")
         }
     }
 
@@ -132,4 +164,11 @@ func withServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) a
             #expect(!error.description.contains("s3cretcode"))
         }
     }
+}
+
+/// The machine's monotonic clock, as the client's stamp reads it.
+func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

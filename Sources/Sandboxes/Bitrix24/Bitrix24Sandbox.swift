@@ -37,7 +37,10 @@ public final class Bitrix24Sandbox: Sendable {
 
     /// Told of each REST request: its method, parameters, and when its head came off the socket (monotonic
     /// nanoseconds, `MonotonicClock`).
-    public typealias ArrivalObserver = @Sendable (_ method: String, _ params: JSONValue, _ received: UInt64) -> Void
+    ///
+    /// `sent`: when the client sent it, if it says so (`CurlHTTPClient.sentStampField`, same clock).
+    public typealias ArrivalObserver =
+        @Sendable (_ method: String, _ params: JSONValue, _ received: UInt64, _ sent: UInt64?) -> Void
 
     struct Front: Sendable {
         var knobs: SandboxKnobs
@@ -139,7 +142,8 @@ public final class Bitrix24Sandbox: Sendable {
         let name = method(rawMethod)
         if let observer = self.arrivals.withLock({ $0 })?.observe {
             let received = request.headers[ReceiveStamp.field].flatMap { UInt64($0) } ?? MonotonicClock.nanoseconds()
-            observer(name, params, received)
+            let sent = request.headers[ReceiveStamp.sentField].flatMap { UInt64($0) }
+            observer(name, params, received, sent)
         }
         let auth = caller.isApplication ? "oauth" : "webhook"
         return await self.serve(name, params, caller: caller, auth: auth)
@@ -510,6 +514,8 @@ final class ReceiveStamp: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = HTTPRequestPart
 
     static let field = HTTPField.Name("X-Sandbox-Received-Ns")!
+    /// Where a client (Callhook, with `CALLHOOK_STAMP_SENT=1`) says when it sent the request.
+    static let sentField = HTTPField.Name(CurlHTTPClient.sentStampField)!
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var head) = self.unwrapInboundIn(data) else {
