@@ -73,10 +73,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The GNU scheduling calls Swift's Glibc module leaves out (a thread's CPU affinity).
+        .target(name: "CThreads"),
         // Outbound HTTP through libcurl, on a thread pool of its own (libcurl's calls block).
         .target(
             name: "HTTPClient",
             dependencies: [
+                "CThreads",
                 "CCurl",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -186,6 +189,7 @@ let package = Package(
         .testTarget(
             name: "HTTPClientTests",
             dependencies: [
+                "CThreads",
                 "HTTPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,4 +1,6 @@
+import CThreads
 import NIOPosix
+import Synchronization
 
 /// A thread of its own for a chain of work whose latency matters: tasks that prefer it
 /// (`Task(executorPreference:)`, `withTaskExecutorPreference`) run their jobs on it, and `CurlHTTPClient`'s
@@ -13,11 +15,42 @@ import NIOPosix
 /// while the first one's transfer blocks the thread.
 public final class TransferThread: TaskExecutor, Sendable {
     private let thread: NIOThreadPool
+    /// The thread's kernel id, once it ran its first job, and the CPU it was last kept off (`keepOffCurrentCPU`).
+    private let placement = Mutex<(thread: Int32?, off: Int32?)>((nil, nil))
 
     public init() {
         self.thread = NIOThreadPool(numberOfThreads: 1)
         self.thread.start()
+        self.thread.submit { [self] _ in self.placement.withLock { $0.thread = callhook_thread_id() } }
     }
+
+    /// Keeps the thread off the CPU the caller runs on, until called again: work handed to it then runs beside
+    /// the caller's instead of after it.
+    ///
+    /// On a small virtual machine the kernel may place a woken thread on the CPU of the thread that woke it
+    /// rather than wake an idle virtual CPU (`sched_vcpu_pack`), where it either preempts the waker or waits for
+    /// it: the ring's look-up and the ring's commit then run one after the other. Nothing changes where the
+    /// process may run on one CPU only.
+    ///
+    /// Returns the CPU the thread is kept off, if any.
+    @discardableResult
+    public func keepOffCurrentCPU() -> Int32? {
+        guard Self.cpus > 1 else { return nil }
+        let cpu = callhook_current_cpu()
+        guard cpu >= 0 else { return nil }
+        let thread = self.placement.withLock { placement -> Int32? in
+            guard let thread = placement.thread else { return nil }
+            if placement.off == cpu { return -1 }  // kept off it already
+            placement.off = cpu
+            return thread
+        }
+        guard let thread else { return nil }
+        if thread >= 0, callhook_keep_thread_off_cpu(thread, cpu) != 0 { return nil }
+        return cpu
+    }
+
+    /// How many CPUs this process may run on, as it started.
+    private static let cpus = callhook_allowed_cpu_count()
 
     deinit {
         // Not the blocking shutdown: the last reference may go from a job on this very thread.

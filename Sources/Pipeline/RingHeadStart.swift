@@ -139,6 +139,8 @@ final class RingHeadStart: Sendable {
             return (true, lane)
         }
         guard start.fresh else { return }
+        // Beside the commit that follows on this thread, not after it (`TransferThread.keepOffCurrentCPU`).
+        if let lane = start.lane { self.lanes[lane].keepOffCurrentCPU() }
         // The entry is in place before the task can look for work handed to it.
         self.state.withLock { state in
             // On the lane if one was free; without a preference (nil), on the cooperative threads.

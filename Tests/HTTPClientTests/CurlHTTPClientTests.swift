@@ -1,3 +1,5 @@
+import CThreads
+import Foundation
 import HTTPClient
 import HTTPTypes
 import Hummingbird
@@ -117,6 +119,23 @@ func withServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (Int) a
         }
     }
 
+    /// A transfer thread kept off the caller's CPU runs its work elsewhere, every time, until told again.
+    @Test func aTransferThreadKeptOffACPURunsElsewhere() async throws {
+        let thread = TransferThread()
+        // The thread's first job tells it who it is.
+        await Task(executorPreference: thread) {}.value
+        guard let off = thread.keepOffCurrentCPU() else {
+            // One CPU for this process: nothing to keep off.
+            #expect(ProcessInfo.processInfo.activeProcessorCount == 1 || currentCPU() < 0)
+            return
+        }
+        for _ in 0..<50 {
+            let cpu = await Task(executorPreference: thread) { currentCPU() }.value
+            #expect(cpu >= 0 && cpu != off, "ran on CPU \(cpu), kept off \(off)")
+            await Task.yield()
+        }
+    }
+
     /// A chain of work on a thread of its own (`TransferThread`) makes its transfers there, in place: one does not
     /// wait for the client's pool, here a single thread held by a two-second request.
     @Test func aTransferOnItsOwnThreadDoesNotWaitForThePool() async throws {
@@ -172,3 +191,6 @@ func monotonicNanoseconds() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
+
+/// The CPU the calling thread runs on.
+func currentCPU() -> Int32 { callhook_current_cpu() }
