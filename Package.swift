@@ -207,9 +207,8 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "Daemon", "Pipeline", "Bitrix24", "Config", "Store", "Sandboxes", "SandboxSupport", "AMI", "Hooks",
-                "JSON", "HTTPClient",
-                "Calls", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "Daemon", "Pipeline", "Bitrix24", "Config", "Store", "Sandboxes", "SandboxSupport", "AMI", "Calls",
+                "Hooks", "JSON", "HTTPClient", "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

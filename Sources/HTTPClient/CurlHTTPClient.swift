@@ -133,18 +133,13 @@ public final class CurlHTTPClient: Sendable {
         defer { context.release() }
 
         var headerList: UnsafeMutablePointer<curl_slist>?
-        for (name, value) in request.headers {
-            headerList = curl_slist_append(headerList, "\(name): \(value)")
-        }
-        headerList = curl_slist_append(headerList, "Expect:")  // no 100-continue round trip
         if self.stampsSending {
-            // The digits are written in the list's own copy of the line, once the connection is ready and just
-            // before libcurl writes the request's head from that list (CURLOPT_PREREQFUNCTION).
+            // The first line of the list: its digits are written in the list's own copy of it, once the
+            // connection is ready and just before libcurl writes the request's head from the list
+            // (CURLOPT_PREREQFUNCTION).
             let prefix = "\(Self.sentStampField): "
-            headerList = curl_slist_append(headerList, prefix + String(repeating: "0", count: 20))
-            var last = headerList
-            while let next = last?.pointee.next { last = next }
-            if let line = last?.pointee.data {
+            headerList = curl_slist_append(nil, prefix + String(repeating: "0", count: 20))
+            if let line = headerList?.pointee.data {
                 _ = callhook_curl_setopt_pointer(
                     curl, CURLOPT_PREREQDATA, UnsafeMutableRawPointer(line + prefix.utf8.count))
                 _ = callhook_curl_setopt_prereq_function(curl) { digits, _, _, _, _ in
@@ -160,6 +155,10 @@ public final class CurlHTTPClient: Sendable {
                 }
             }
         }
+        for (name, value) in request.headers {
+            headerList = curl_slist_append(headerList, "\(name): \(value)")
+        }
+        headerList = curl_slist_append(headerList, "Expect:")  // no 100-continue round trip
         defer { curl_slist_free_all(headerList) }
 
         _ = callhook_curl_setopt_string(curl, CURLOPT_URL, request.url)

@@ -38,14 +38,13 @@ public final class TransferThread: TaskExecutor, Sendable {
         guard Self.cpus > 1 else { return nil }
         let cpu = callhook_current_cpu()
         guard cpu >= 0 else { return nil }
-        let thread = self.placement.withLock { placement -> Int32? in
-            guard let thread = placement.thread else { return nil }
-            if placement.off == cpu { return -1 }  // kept off it already
-            placement.off = cpu
-            return thread
+        let (thread, moved) = self.placement.withLock { placement -> (Int32?, Bool) in
+            defer { if placement.thread != nil { placement.off = cpu } }
+            return (placement.thread, placement.off != cpu)
         }
         guard let thread else { return nil }
-        if thread >= 0, callhook_keep_thread_off_cpu(thread, cpu) != 0 { return nil }
+        // One system call when the caller's CPU changed; none while it stays where it was.
+        if moved, callhook_keep_thread_off_cpu(thread, cpu) != 0 { return nil }
         return cpu
     }
 

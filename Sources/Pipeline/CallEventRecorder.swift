@@ -34,8 +34,7 @@ enum CallEventRecorder {
                 facts["registered"] = true
             }
             record.facts = .object(facts)
-            try db.save(&record)
-            saved[call.id] = record
+            try self.save(&record, in: db, saved: &saved)
             return queued
 
         case .ringing(let callID, let party, let conversation):
@@ -94,8 +93,7 @@ enum CallEventRecorder {
             stored.facts["end"] = call.json(format)
             stored.facts["ringing"] = []
             stored.state = "ended"
-            try db.save(&stored)
-            saved[call.id] = stored
+            try self.save(&stored, in: db, saved: &saved)
             if stored.crm["skipped"] != nil { return false }
             operations.append(("finish", .object(JSONObject())))
             for (kind, payload) in operations { try db.enqueue(callID: call.id, kind: kind, payload: payload) }
@@ -105,8 +103,7 @@ enum CallEventRecorder {
             guard var stored = try db.call(callID), stored.state == "active" else { return false }
             stored.state = "absorbed"
             stored.facts["absorbed_into"] = .string(into)
-            try db.save(&stored)
-            saved[callID] = stored
+            try self.save(&stored, in: db, saved: &saved)
             // What was not sent for it is not needed; a card it showed is closed.
             try db.cancelOpenOperations(callID: callID, reason: "the call became part of \(into)")
             guard stored.crm["call_id"] != nil else { return false }
@@ -135,6 +132,12 @@ enum CallEventRecorder {
         try db.enqueue(callID: stored.id, kind: "finish")
     }
 
+    /// Writes the call and keeps it as written.
+    private static func save(_ call: inout StoredCall, in db: Database, saved: inout [String: StoredCall]) throws {
+        try db.save(&call)
+        saved[call.id] = call
+    }
+
     /// Changes an active call's facts; `change` returns the operations to queue (none once the call is skipped).
     private static func update(
         _ callID: String, in db: Database, saved: inout [String: StoredCall],
@@ -142,8 +145,7 @@ enum CallEventRecorder {
     ) throws -> Bool {
         guard var stored = try db.call(callID), stored.state == "active" else { return false }
         let operations = change(&stored.facts)
-        try db.save(&stored)
-        saved[callID] = stored
+        try self.save(&stored, in: db, saved: &saved)
         guard stored.crm["skipped"] == nil else { return false }
         for (kind, payload) in operations { try db.enqueue(callID: callID, kind: kind, payload: payload) }
         return !operations.isEmpty

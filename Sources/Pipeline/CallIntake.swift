@@ -237,7 +237,8 @@ public actor CallIntake {
         self.settles &+= 1
         let settle = self.settles
         if let loop = self.timerLoop {
-            let delay = TimeAmount.nanoseconds(Int64(Self.settleDelay.components.attoseconds / 1_000_000_000))
+            let (seconds, attoseconds) = Self.settleDelay.components
+            let delay = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
             self.deferred = .timer(loop.scheduleTask(in: delay) { Task { await self.settled(settle) } })
         } else {
             self.deferred = .task(
