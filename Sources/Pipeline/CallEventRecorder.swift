@@ -14,9 +14,22 @@ import Store
 /// - `finish` when the call ends (it queues what follows: the record, the task, the activity and entity updates);
 /// - `close` when the call was absorbed into another (a pickup, a transfer's consultation).
 enum CallEventRecorder {
-    /// Applies one event. Returns whether an operation was queued. `saved` gets each call as written.
+    /// What a transaction wrote, as it wrote it: the deliverer takes a ring's call and operations from here rather
+    /// than read them back.
+    struct Written {
+        /// Each call as last written.
+        var calls: [String: StoredCall] = [:]
+        /// The operations queued for each call whose `register` was queued in the transaction, in order. A
+        /// `register` is a call's first operation ever: every other kind is queued only for a call that has one
+        /// (`facts.registered`), or, for `close`, that the portal has registered. So for those calls this is every
+        /// open operation; a call whose operations are cancelled drops out.
+        var operations: [String: [OutboxOperation]] = [:]
+    }
+
+    /// Applies one event. Returns whether an operation was queued. `written` gets each call and operation as
+    /// written.
     static func apply(
-        _ event: CallEvent, seq: Int64, in db: Database, format: CallTimeFormat, saved: inout [String: StoredCall]
+        _ event: CallEvent, seq: Int64, in db: Database, format: CallTimeFormat, written: inout Written
     ) throws -> Bool {
         switch event {
         case .started(let call):
@@ -28,17 +41,18 @@ enum CallEventRecorder {
             // An outgoing call belongs to the office phone that placed it, from the start.
             let queued = call.type == .outgoing
             if queued {
-                try db.enqueue(
-                    callID: call.id, kind: "register",
-                    payload: ["conversation": Self.conversation(call.json(format)), "party": .string(call.from)])
+                try self.enqueue(
+                    call.id, "register",
+                    ["conversation": Self.conversation(call.json(format)), "party": .string(call.from)],
+                    in: db, written: &written)
                 facts["registered"] = true
             }
             record.facts = .object(facts)
-            try self.save(&record, in: db, saved: &saved)
+            try self.save(&record, in: db, written: &written)
             return queued
 
         case .ringing(let callID, let party, let conversation):
-            return try self.update(callID, in: db, saved: &saved) { facts in
+            return try self.update(callID, in: db, written: &written) { facts in
                 var ringing = facts["ringing"]?.arrayValue ?? []
                 if !ringing.contains(.string(party.number)) { ringing.append(.string(party.number)) }
                 facts["ringing"] = .array(ringing)
@@ -53,19 +67,19 @@ enum CallEventRecorder {
             }
 
         case .ringStopped(let callID, let party):
-            return try self.update(callID, in: db, saved: &saved) { facts in
+            return try self.update(callID, in: db, written: &written) { facts in
                 facts["ringing"] = .array((facts["ringing"]?.arrayValue ?? []).filter { $0 != .string(party.number) })
                 return facts["registered"]?.boolValue == true ? [("hide", ["number": .string(party.number)])] : []
             }
 
         case .answered(let callID, let party, let local):
-            return try self.update(callID, in: db, saved: &saved) { facts in
+            return try self.update(callID, in: db, written: &written) { facts in
                 if local { facts["answered_by"] = .string(party.number) }
                 return []
             }
 
         case .transferred(let callID, let from, let to, let kind):
-            return try self.update(callID, in: db, saved: &saved) { facts in
+            return try self.update(callID, in: db, written: &written) { facts in
                 var transfers = facts["transfers"]?.arrayValue ?? []
                 transfers.append([
                     "from": .string(from?.number ?? ""), "to": .string(to), "kind": .string(kind.rawValue),
@@ -75,7 +89,7 @@ enum CallEventRecorder {
             }
 
         case .recording(let callID, let path):
-            return try self.update(callID, in: db, saved: &saved) { facts in
+            return try self.update(callID, in: db, written: &written) { facts in
                 var records = facts["records"]?.arrayValue ?? []
                 if !records.contains(.string(path)) { records.append(.string(path)) }
                 facts["records"] = .array(records)
@@ -93,21 +107,22 @@ enum CallEventRecorder {
             stored.facts["end"] = call.json(format)
             stored.facts["ringing"] = []
             stored.state = "ended"
-            try self.save(&stored, in: db, saved: &saved)
+            try self.save(&stored, in: db, written: &written)
             if stored.crm["skipped"] != nil { return false }
             operations.append(("finish", .object(JSONObject())))
-            for (kind, payload) in operations { try db.enqueue(callID: call.id, kind: kind, payload: payload) }
+            for (kind, payload) in operations { try self.enqueue(call.id, kind, payload, in: db, written: &written) }
             return true
 
         case .absorbed(let callID, let into):
             guard var stored = try db.call(callID), stored.state == "active" else { return false }
             stored.state = "absorbed"
             stored.facts["absorbed_into"] = .string(into)
-            try self.save(&stored, in: db, saved: &saved)
+            try self.save(&stored, in: db, written: &written)
             // What was not sent for it is not needed; a card it showed is closed.
             try db.cancelOpenOperations(callID: callID, reason: "the call became part of \(into)")
+            written.operations[callID] = nil
             guard stored.crm["call_id"] != nil else { return false }
-            try db.enqueue(callID: callID, kind: "close")
+            try self.enqueue(callID, "close", in: db, written: &written)
             return true
         }
     }
@@ -133,21 +148,36 @@ enum CallEventRecorder {
     }
 
     /// Writes the call and keeps it as written.
-    private static func save(_ call: inout StoredCall, in db: Database, saved: inout [String: StoredCall]) throws {
+    private static func save(_ call: inout StoredCall, in db: Database, written: inout Written) throws {
         try db.save(&call)
-        saved[call.id] = call
+        written.calls[call.id] = call
+    }
+
+    /// Queues an operation and keeps it as written.
+    private static func enqueue(
+        _ callID: String, _ kind: String, _ payload: JSONValue = .object(JSONObject()), in db: Database,
+        written: inout Written
+    ) throws {
+        let operation = try db.enqueue(callID: callID, kind: kind, payload: payload)
+        if kind == "register" {
+            written.operations[callID] = [operation]
+        } else {
+            written.operations[callID]?.append(operation)
+        }
     }
 
     /// Changes an active call's facts; `change` returns the operations to queue (none once the call is skipped).
+    /// Only the facts are written: the call stays active, and its CRM state is the deliverer's.
     private static func update(
-        _ callID: String, in db: Database, saved: inout [String: StoredCall],
+        _ callID: String, in db: Database, written: inout Written,
         _ change: (inout JSONValue) -> [(String, JSONValue)]
     ) throws -> Bool {
         guard var stored = try db.call(callID), stored.state == "active" else { return false }
         let operations = change(&stored.facts)
-        try self.save(&stored, in: db, saved: &saved)
+        try db.saveFacts(&stored)
+        written.calls[callID] = stored
         guard stored.crm["skipped"] == nil else { return false }
-        for (kind, payload) in operations { try db.enqueue(callID: callID, kind: kind, payload: payload) }
+        for (kind, payload) in operations { try self.enqueue(callID, kind, payload, in: db, written: &written) }
         return !operations.isEmpty
     }
 

@@ -17,8 +17,8 @@ public enum LookAhead: Sendable {
     case ringing(callID: String, party: String, conversation: JSONValue)
 }
 
-/// A call's row and open operations as the transaction that queued them left them (read back in it, where the
-/// pages are still at hand).
+/// A call's row and open operations as the transaction that queued them left them (kept as it wrote them, or read
+/// back in it).
 public struct CallSnapshot: Sendable {
     public var call: StoredCall
     public var operations: [OutboxOperation]
@@ -184,8 +184,8 @@ public actor CallIntake {
     /// With calls in `now`, the step (with what is pending) is written before this returns, unless a transaction
     /// is being written already (the step goes in the next one): for a ring whose registration's look-up has
     /// started (`RingHeadStart`), the `register` operation waits for this commit, and the writer's queue and back
-    /// would be two more hand-overs between threads on its way. The transaction reads those calls back for the
-    /// deliverer, which then does not have to.
+    /// would be two more hand-overs between threads on its way. The transaction hands those calls and their
+    /// operations to the deliverer as it wrote them, which then does not read them.
     private func commit(
         _ events: [CallEvent], sweeps: Bool = false, now: [String] = [],
         journal: @escaping @Sendable (Database) throws -> Int64
@@ -287,21 +287,25 @@ public actor CallIntake {
                 var calls: [String] = []
                 var sweep = false
                 var seq: Int64 = 0
-                var saved: [String: StoredCall] = [:]
+                var written = CallEventRecorder.Written()
                 for step in steps {
                     seq = try step.journal(db)
                     sweep = sweep || step.sweeps
                     for event in step.events
-                    where try CallEventRecorder.apply(event, seq: seq, in: db, format: format, saved: &saved) {
+                    where try CallEventRecorder.apply(event, seq: seq, in: db, format: format, written: &written) {
                         calls.append(event.callID)
                     }
                 }
                 var snapshots: [String: CallSnapshot] = [:]
                 for step in steps {
                     for id in step.snapshots where calls.contains(id) {
-                        // The call as this transaction wrote it (a reconnect's sweep writes calls of its own).
-                        guard let call = try (sweep ? nil : saved[id]) ?? db.call(id) else { continue }
-                        snapshots[id] = CallSnapshot(call: call, operations: try db.openOperations(callID: id))
+                        // The call and its operations as this transaction wrote them, when it wrote them all (a
+                        // reconnect's sweep writes calls of its own).
+                        if !sweep, let call = written.calls[id], let operations = written.operations[id] {
+                            snapshots[id] = CallSnapshot(call: call, operations: operations)
+                        } else if let call = try db.call(id) {
+                            snapshots[id] = CallSnapshot(call: call, operations: try db.openOperations(callID: id))
+                        }
                     }
                 }
                 if prune {

@@ -36,9 +36,9 @@ enum RingLookup: Sendable {
 /// The look-up part of an incoming call's registration, started by the ring itself, as the intake receives it and
 /// before it is committed: need_registration, process_phone_number, process_search_params, the client search and
 /// get_search_filter run, in their order and on the very input the `register` operation will have, while the ring
-/// is written to the store and the operation read back. The operation then takes the result instead of running
-/// them again; what creates or registers anything (the entity, the registration) still runs only from the
-/// operation, after the ring is committed.
+/// is written to the store. The operation then takes the result instead of running them again; what creates or
+/// registers anything (the entity, the registration) still runs only from the operation, after the ring is
+/// committed.
 ///
 /// The look-up runs on a lane, a thread of its own (`TransferThread`), when one is free: its hooks run there and
 /// its search blocks that thread in place, and the operation, once it has the ring committed, goes on there with

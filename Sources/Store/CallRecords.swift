@@ -91,6 +91,15 @@ extension Database {
             ])
     }
 
+    /// Writes the call's facts, updated now; the rest of its row stays as it is. Cheaper than `save` for a call in
+    /// progress: its CRM state is not written back, and its state's index is not touched.
+    public func saveFacts(_ call: inout StoredCall) throws {
+        call.updatedAt = now()
+        try self.cachedExecute(
+            sql: "UPDATE calls SET facts = ?, updated_at = ? WHERE id = ?",
+            arguments: [call.facts.column, call.updatedAt, call.id])
+    }
+
     /// Updates a call's CRM state in place.
     public func updateCRM(callID: String, _ change: (inout JSONValue) -> Void) throws {
         guard var call = try self.call(callID) else { return }

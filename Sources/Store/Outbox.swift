@@ -28,6 +28,21 @@ public struct OutboxOperation: Sendable, Equatable {
     public var createdAt: Double
     public var updatedAt: Double
 
+    /// A new operation as `enqueue` writes it.
+    init(id: Int64, callID: String, kind: String, payload: JSONValue, notBefore: Double, at time: Double) {
+        self.id = id
+        self.callID = callID
+        self.kind = kind
+        self.payload = payload
+        self.status = .pending
+        self.attempts = 0
+        self.notBefore = notBefore
+        self.lastError = nil
+        self.sent = false
+        self.createdAt = time
+        self.updatedAt = time
+    }
+
     init(row: Row) {
         self.id = row["id"]
         self.callID = row["call_id"]
@@ -54,10 +69,10 @@ public struct OutboxOperation: Sendable, Equatable {
 }
 
 extension Database {
-    /// Adds an operation at the end of its call's queue.
+    /// Adds an operation at the end of its call's queue. Returns it as written.
     @discardableResult
     public func enqueue(callID: String, kind: String, payload: JSONValue = .object(JSONObject()), notBefore: Double = 0)
-        throws -> Int64
+        throws -> OutboxOperation
     {
         let time = now()
         try self.cachedExecute(
@@ -65,7 +80,8 @@ extension Database {
                 INSERT INTO outbox (call_id, kind, payload, status, not_before, created_at, updated_at)
                 VALUES (?, ?, ?, 'pending', ?, ?, ?)
                 """, arguments: [callID, kind, payload.column, notBefore, time, time])
-        return self.lastInsertedRowID
+        return OutboxOperation(
+            id: self.lastInsertedRowID, callID: callID, kind: kind, payload: payload, notBefore: notBefore, at: time)
     }
 
     /// The first open (pending or failed) operation of every call that has one, oldest call first.
