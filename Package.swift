@@ -93,7 +93,7 @@ let package = Package(
         // Durable state in SQLite (GRDB, WAL): the AMI journal, calls, the outbox, users, tokens.
         .target(
             name: "Store",
-            dependencies: ["JSON", "Bitrix24", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["JSON", "Bitrix24", "CThreads", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The Bitrix24 pipeline: AMI events → journal + outbox (intake), outbox → hooks → CRM (deliverer).
         .target(
@@ -208,6 +208,7 @@ let package = Package(
             name: "PipelineTests",
             dependencies: [
                 "Daemon", "Pipeline", "Bitrix24", "Config", "Store", "Sandboxes", "SandboxSupport", "AMI", "Calls",
+                "CThreads",
                 "Hooks", "JSON", "HTTPClient", "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -16,6 +16,14 @@ int callhook_allowed_cpu_count(void) {
     return CPU_COUNT(&set);
 }
 
+int callhook_make_current_thread_idle(void) {
+    struct sched_param param = {0};
+    // Linux: pid 0 is the calling thread, not the whole process.
+    return sched_setscheduler(0, SCHED_IDLE, &param);
+}
+
+int callhook_current_thread_is_idle(void) { return sched_getscheduler(0) == SCHED_IDLE; }
+
 int callhook_keep_thread_off_cpu(int tid, int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
