@@ -195,7 +195,7 @@ import Testing
             try FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let wav = Array("RIFF".utf8) + [UInt8](repeating: 1, count: 8000)
-            FileManager.default.createFile(atPath: path, contents: Data(wav))
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(wav)), "the recording is written")
             let state = await rig.waitFor("finish and record") {
                 Rig.calls($0).first?["record"].map { !$0.isNull } == true
             }
