@@ -73,7 +73,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The GNU scheduling calls Swift's Glibc module leaves out (a thread's CPU affinity).
+        // The GNU scheduling calls Swift's Glibc module leaves out (a thread's CPU affinity, the SCHED_IDLE class).
         .target(name: "CThreads"),
         // Outbound HTTP through libcurl, on a thread pool of its own (libcurl's calls block).
         .target(
