@@ -126,7 +126,7 @@ public final class CallhookDaemon: Sendable {
         }
         // What the PBX said last is in the journal before the daemon stops.
         try? await intake.drained()
-        try? await database.checkpointInBackground()
+        try? await database.checkpointInBackground(atIdlePriority: false)
     }
 
     private func serve(

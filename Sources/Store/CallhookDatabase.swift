@@ -49,27 +49,31 @@ public final class CallhookDatabase: Sendable {
         }
     }
 
-    /// `checkpoint()` on a thread of its own, at idle priority (`atIdlePriority`).
+    /// `checkpoint()` on a thread of its own, by default at idle priority (`onThreadOfItsOwn`).
     ///
     /// A checkpoint takes 15–30 ms of CPU every two seconds (copying pages, and waiting in the kernel). At normal
     /// priority, on a machine with two CPUs, a ring that came in meanwhile waited for it: traced in
-    /// `bench pipeline`, the ring's look-up or its commit was held up by 1–2 ms, in about one call in 150.
-    public func checkpointInBackground() async throws {
-        try await Self.atIdlePriority { _ = try self.checkpoint() }
+    /// `bench pipeline`, the ring's look-up or its commit was held up by 1–2 ms, in about one call in 150. The
+    /// daemon's last checkpoint, as it stops, has no ring to make way for: it runs at normal priority, so that a
+    /// busy PBX does not hold up the stop.
+    public func checkpointInBackground(atIdlePriority idle: Bool = true) async throws {
+        try await Self.onThreadOfItsOwn(atIdlePriority: idle) { _ = try self.checkpoint() }
     }
 
-    /// Runs `body` on a new thread in the `SCHED_IDLE` class: it runs only when no other thread of the machine
-    /// wants the CPU, and any thread that wakes takes the CPU from it at once. It is not starved: on a saturated
-    /// machine it still gets a small share (its weight is 3 against 1,024 for a normal thread), so a checkpoint
-    /// takes longer there and the WAL grows meanwhile; the next one copies more. If the class cannot be set,
-    /// `body` runs at normal priority.
-    public static func atIdlePriority<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    /// Runs `body` on a new thread. At idle priority, the thread is in the `SCHED_IDLE` class: it runs only when no
+    /// other thread of the machine wants the CPU, and any thread that wakes takes the CPU from it at once. It is
+    /// not starved: on a saturated machine it still gets a small share (its weight is 3 against 1,024 for a normal
+    /// thread), so a checkpoint takes longer there and the WAL grows meanwhile; the next one copies more. If the
+    /// class cannot be set, `body` runs at normal priority.
+    public static func onThreadOfItsOwn<T: Sendable>(
+        atIdlePriority idle: Bool, _ body: @escaping @Sendable () throws -> T
+    ) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let thread = Thread {
-                _ = callhook_make_current_thread_idle()
+                if idle { _ = callhook_make_current_thread_idle() }
                 continuation.resume(with: Result { try body() })
             }
-            thread.name = "callhook.idle"
+            thread.name = idle ? "callhook.idle" : "callhook.store"
             thread.start()
         }
     }

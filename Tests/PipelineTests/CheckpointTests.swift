@@ -8,14 +8,23 @@ import Testing
 @Suite struct CheckpointTests {
     @Test func workAtIdlePriorityRunsInTheIdleClassAndLeavesTheCallerAsItWas() async throws {
         let caller = callhook_current_thread_is_idle()
-        let ran = try await CallhookDatabase.atIdlePriority {
+        let ran = try await CallhookDatabase.onThreadOfItsOwn(atIdlePriority: true) {
             (idle: callhook_current_thread_is_idle(), thread: callhook_thread_id())
         }
         #expect(ran.idle == 1, "the work ran in the SCHED_IDLE class")
         #expect(ran.thread != callhook_thread_id(), "on a thread of its own")
         #expect(callhook_current_thread_is_idle() == caller, "the caller's thread kept its class")
         // A thread of the cooperative pool is not left idle either: the next work is not slowed down.
-        #expect(try await Task.detached { callhook_current_thread_is_idle() }.value == 0)
+        #expect(await Task.detached { callhook_current_thread_is_idle() }.value == 0)
+    }
+
+    /// The daemon's last checkpoint, as it stops, runs at normal priority: a busy PBX does not hold up the stop.
+    @Test func workAtNormalPriorityRunsOnAThreadOfItsOwnOutOfTheIdleClass() async throws {
+        let ran = try await CallhookDatabase.onThreadOfItsOwn(atIdlePriority: false) {
+            (idle: callhook_current_thread_is_idle(), thread: callhook_thread_id())
+        }
+        #expect(ran.idle == 0, "the work ran at normal priority")
+        #expect(ran.thread != callhook_thread_id(), "on a thread of its own")
     }
 
     @Test func aCheckpointInTheBackgroundCopiesTheWALBackAndLosesNothing() async throws {
